@@ -1,0 +1,288 @@
+/* cli.c - helpers shared by the `roost` command handlers (see cli.h). */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+
+static const char *current_command = "";
+static const char *current_usage = "";
+
+void cli_set_command(const char *name, const char *usage)
+{
+	current_command = name;
+	current_usage = usage;
+}
+
+int cli_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("roost: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("roost: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: roost %s\n", current_usage);
+	return EX_USAGE;
+}
+
+static const struct cli_option *find_option(const struct cli_option *opts, const char *name,
+					    size_t len)
+{
+	for (; opts->name != NULL; opts++)
+		if (strlen(opts->name) == len && strncmp(opts->name, name, len) == 0)
+			return opts;
+	return NULL;
+}
+
+int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, char **pos,
+	      int cap, int *npos_r)
+{
+	int npos = 0;
+	bool options_done = false;
+
+	for (int i = first; i < argc; i++) {
+		char *a = argv[i];
+		if (!options_done && strcmp(a, "--") == 0) {
+			options_done = true;
+			continue;
+		}
+		if (!options_done && a[0] == '-' && a[1] != '\0') {
+			if (a[1] != '-')
+				return cli_usage_error("%s: unknown option '%s'", current_command, a);
+			const char *name = a + 2;
+			const char *eq = strchr(name, '=');
+			size_t len = eq ? (size_t)(eq - name) : strlen(name);
+			const struct cli_option *o = find_option(opts, name, len);
+			if (o == NULL)
+				return cli_usage_error("%s: unknown option '%s'", current_command, a);
+			if (o->flag != NULL) {
+				if (eq != NULL)
+					return cli_usage_error("%s: option '--%s' takes no value",
+							       current_command, o->name);
+				*o->flag = true;
+			} else if (eq != NULL) {
+				*o->value = eq + 1;
+			} else {
+				if (i + 1 >= argc)
+					return cli_usage_error("%s: option '--%s' needs a value",
+							       current_command, o->name);
+				*o->value = argv[++i];
+			}
+			continue;
+		}
+		if (npos >= cap)
+			return cli_usage_error("%s: too many arguments", current_command);
+		pos[npos++] = a;
+	}
+	*npos_r = npos;
+	return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid
+ * (overlong forms, surrogates and values past U+10FFFF are invalid). */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	if (c < 0x80)
+		return 1;
+	size_t n;
+	unsigned min;
+	unsigned cp;
+	if ((c & 0xe0) == 0xc0) {
+		n = 2, min = 0x80, cp = c & 0x1f;
+	} else if ((c & 0xf0) == 0xe0) {
+		n = 3, min = 0x800, cp = c & 0x0f;
+	} else if ((c & 0xf8) == 0xf0) {
+		n = 4, min = 0x10000, cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	fputc('"', f);
+	while (*p) {
+		unsigned char c = *p;
+		if (c == '"' || c == '\\') {
+			fputc('\\', f);
+			fputc(c, f);
+			p++;
+		} else if (c == '\n') {
+			fputs("\\n", f);
+			p++;
+		} else if (c == '\t') {
+			fputs("\\t", f);
+			p++;
+		} else if (c == '\r') {
+			fputs("\\r", f);
+			p++;
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(f, "\\u%04x", c);
+			p++;
+		} else if (c < 0x80) {
+			fputc(c, f);
+			p++;
+		} else {
+			size_t n = utf8_seq_len(p);
+			if (n == 0) {
+				fputs("\\ufffd", f);
+				p++;
+			} else {
+				fwrite(p, 1, n, f);
+				p += n;
+			}
+		}
+	}
+	fputc('"', f);
+}
+
+/* Reads one line from fd into buf without stdio buffering, so nothing
+ * past the newline is consumed. Returns the length, -1 on error or EOF
+ * before any byte, -2 when the line does not fit. */
+static long read_line_fd(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	bool any = false, overflow = false;
+	for (;;) {
+		char c;
+		ssize_t n = read(fd, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		any = true;
+		if (c == '\n')
+			break;
+		if (len + 1 >= cap)
+			overflow = true;
+		else
+			buf[len++] = c;
+	}
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	buf[len] = '\0';
+	if (overflow)
+		return -2;
+	return any ? (long)len : -1;
+}
+
+static long prompt_tty(int fd, const char *prompt, char *buf, size_t cap)
+{
+	struct termios old, quiet;
+	if (tcgetattr(fd, &old) < 0)
+		return -1;
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
+	quiet.c_lflag |= ICANON;
+	if (write(fd, prompt, strlen(prompt)) < 0)
+		return -1;
+	if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
+		return -1;
+	long n = read_line_fd(fd, buf, cap);
+	tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0)
+		return -1;
+	return n;
+}
+
+int cli_read_password(bool from_stdin, bool confirm, char *buf, size_t cap)
+{
+	long n;
+	if (from_stdin) {
+		n = read_line_fd(STDIN_FILENO, buf, cap);
+		if (n == -2)
+			return cli_error(EX_DATAERR, "%s: password too long", current_command);
+		if (n < 0)
+			return cli_error(EX_DATAERR, "%s: no password on standard input",
+					 current_command);
+	} else {
+		int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0)
+			return cli_usage_error("%s: no terminal to ask for the password; use "
+					       "--password-stdin",
+					       current_command);
+		n = prompt_tty(fd, "Password: ", buf, cap);
+		if (n >= 0 && confirm) {
+			char again[AUTH_PASSWORD_MAX + 2];
+			long m = prompt_tty(fd, "Password (again): ", again, sizeof(again));
+			bool same = m == n && strcmp(again, buf) == 0;
+			explicit_bzero(again, sizeof(again));
+			if (!same) {
+				close(fd);
+				explicit_bzero(buf, cap);
+				return cli_error(EX_DATAERR, "%s: the passwords do not match",
+						 current_command);
+			}
+		}
+		close(fd);
+		if (n == -2)
+			return cli_error(EX_DATAERR, "%s: password too long", current_command);
+		if (n < 0)
+			return cli_error(EX_DATAERR, "%s: could not read the password",
+					 current_command);
+	}
+	if (n == 0)
+		return cli_error(EX_DATAERR, "%s: empty password refused", current_command);
+	return 0;
+}
+
+const char *cli_format_time(int64_t t, char *buf, size_t cap)
+{
+	if (t == 0) {
+		snprintf(buf, cap, "never");
+		return buf;
+	}
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(buf, cap, "%Y-%m-%d %H:%M:%SZ", &tm);
+	return buf;
+}
+
+const char *cli_format_bytes(uint64_t n, char *buf, size_t cap)
+{
+	static const char units[] = "KMGT";
+	if (n == 0) {
+		snprintf(buf, cap, "unlimited");
+		return buf;
+	}
+	int u = -1;
+	uint64_t v = n;
+	while (u < 3 && v % 1024 == 0) {
+		v /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, cap, "%llu", (unsigned long long)n);
+	else
+		snprintf(buf, cap, "%llu%c", (unsigned long long)v, units[u]);
+	return buf;
+}

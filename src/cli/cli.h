@@ -1,0 +1,96 @@
+/* cli.h - the `roost` admin command: command handlers and shared helpers.
+ *
+ * src/roost.c holds the dispatch table, one row per command:
+ *     { "user", cmd_user, "user add|del|list|show|passwd|set|rename ..." },
+ * To add a command: write src/cli/cmd-<name>.c with its handler, declare
+ * the handler below, add a row to the table in src/roost.c.
+ *
+ * Handler contract: `int cmd_x(int argc, char **argv)`, argv[0] is the
+ * command name ("user"), argv[argc] is NULL. When it runs, main() has
+ * loaded the config (global roost_config), dropped privileges to the
+ * config's `user` if started as root, set logging to stderr (warn level),
+ * and called cli_set_command(). A handler that needs the accounts database
+ * calls cli_auth_open() (which arranges auth_deinit() at exit). It
+ * returns a sysexits(3) exit code:
+ *   0 EX_OK, 64 EX_USAGE, 65 EX_DATAERR (bad data), 67 EX_NOUSER,
+ *   73 EX_CANTCREAT, 75 EX_TEMPFAIL, 70 EX_SOFTWARE (bug / unexpected).
+ * Messages go to stderr as "roost: <command> <sub>: <what>" (cli_error),
+ * results to stdout: human-readable, or JSON with --json (one JSON value
+ * per invocation, parseable by any JSON parser). */
+#ifndef ROOST_CLI_H
+#define ROOST_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sysexits.h>
+
+/* --- handlers (one file each: src/cli/cmd-<name>.c) --- */
+int cmd_user(int argc, char **argv);         /* cmd-user.c */
+int cmd_alias(int argc, char **argv);        /* cmd-alias.c */
+int cmd_domain(int argc, char **argv);       /* cmd-domain.c */
+int cmd_app_password(int argc, char **argv); /* cmd-app-password.c */
+
+/* --- context set by main --- */
+
+/* Records the command being run and its usage text (from the table) for
+ * cli_usage_error. */
+void cli_set_command(const char *name, const char *usage);
+
+/* --- messages --- */
+
+/* Prints "roost: <msg>\n" to stderr and returns code. */
+int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "roost: <msg>\n" and "usage: roost <usage of the current command>\n"
+ * to stderr and returns EX_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --- option parsing --- */
+
+/* One option: "--name" (flag) or "--name VALUE" / "--name=VALUE".
+ * Exactly one of flag / value is non-NULL. */
+struct cli_option {
+	const char *name;    /* without the dashes: "json" */
+	bool *flag;          /* set to true when present */
+	const char **value;  /* set to the argument when present */
+};
+
+/* Parses argv[first..argc-1]: options (from opts, terminated by a row with
+ * name NULL) may appear anywhere; "--" ends options; everything else is
+ * positional and is collected, in order, into pos (cap entries). Returns 0
+ * and *npos_r, or EX_USAGE after printing the reason (unknown option,
+ * missing value, too many arguments). */
+int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, char **pos,
+	      int cap, int *npos_r);
+
+/* --- JSON output --- */
+
+/* Writes s as a JSON string (quotes, escapes, control bytes as \u00XX;
+ * invalid UTF-8 bytes replaced by U+FFFD so the output always parses). */
+void cli_json_string(FILE *f, const char *s);
+
+/* --- passwords --- */
+
+/* Reads a password: from_stdin reads one line from standard input (the
+ * newline removed); otherwise prompts on the terminal (/dev/tty) with echo
+ * off, twice when confirm, and refuses a mismatch. Never from argv.
+ * Empty passwords are refused. Returns 0 with the password in buf, or an
+ * exit code after printing why (no terminal: EX_USAGE suggesting
+ * --password-stdin). */
+int cli_read_password(bool from_stdin, bool confirm, char *buf, size_t cap);
+
+/* --- helpers --- */
+
+/* auth_init with the loaded config; prints the error and returns
+ * EX_TEMPFAIL (or EX_CANTCREAT when the directory is missing), 0 on
+ * success. Safe to call twice. */
+int cli_auth_open(void);
+/* Maps an enum auth_err (auth/auth.h) to an exit code. */
+int cli_exit_for_auth_err(int auth_err);
+/* "2026-11-26 13:45:00Z" (UTC) into buf; "never" for 0. */
+const char *cli_format_time(int64_t t, char *buf, size_t cap);
+/* 10737418240 -> "10G" when exact, else bytes; 0 -> "unlimited". */
+const char *cli_format_bytes(uint64_t n, char *buf, size_t cap);
+
+#endif
