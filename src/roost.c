@@ -27,6 +27,7 @@ static int cmd_help(int argc, char **argv);
 /* The dispatch table. Keep it in the order `roost help` should list it. */
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "help" },
+	{ "deliver", cmd_deliver, "deliver -u USER [-m FOLDER] [-f SENDER] < MESSAGE" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -31,6 +31,9 @@ int cmd_user(int argc, char **argv);         /* cmd-user.c */
 int cmd_alias(int argc, char **argv);        /* cmd-alias.c */
 int cmd_domain(int argc, char **argv);       /* cmd-domain.c */
 int cmd_app_password(int argc, char **argv); /* cmd-app-password.c */
+int cmd_deliver(int argc, char **argv);      /* cmd-deliver.c */
+int cmd_import(int argc, char **argv);       /* cmd-import.c */
+int cmd_export(int argc, char **argv);       /* cmd-export.c */
 
 /* --- context set by main --- */
 
