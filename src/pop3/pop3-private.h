@@ -1,0 +1,105 @@
+/* pop3-private.h - the POP3 session, shared by the files of src/pop3/.
+ *
+ * pop3-session.c: life cycle, input loop, AUTHORIZATION state (USER,
+ * PASS, AUTH, CAPA, STLS, UTF8) and the asynchronous login.
+ * pop3-commands.c: TRANSACTION and UPDATE states (STAT, LIST, RETR, TOP,
+ * DELE, RSET, UIDL, QUIT) and the streaming of long responses. */
+#ifndef ROOST_POP3_PRIVATE_H
+#define ROOST_POP3_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "lib/buf.h"
+#include "net/conn.h"
+#include "pop3-maildrop.h"
+#include "pop3-parser.h"
+#include "pop3-stuff.h"
+
+/* Bytes read from a message file per step: the stuffed output of one
+ * chunk is at most twice that, so a session streaming a message holds
+ * about 200 KiB whatever the message's size, and nothing when idle. */
+#define POP3_CHUNK (64 * 1024)
+/* LIST/UIDL lines produced per step. */
+#define POP3_LIST_BATCH 256
+
+enum pop3_state {
+	POP3_STATE_AUTHORIZATION,
+	POP3_STATE_TRANSACTION,
+	POP3_STATE_UPDATE,
+};
+
+enum pop3_stream_kind {
+	POP3_STREAM_NONE,
+	POP3_STREAM_LIST,
+	POP3_STREAM_UIDL,
+	POP3_STREAM_RETR,
+	POP3_STREAM_TOP,
+};
+
+/* A multi-line response being produced with back-pressure. */
+struct pop3_stream {
+	enum pop3_stream_kind kind;
+	uint32_t next;          /* LIST/UIDL: next message index */
+	uint32_t index;         /* RETR/TOP: the message */
+	int fd;                 /* RETR/TOP: the message file, or -1 */
+	uint64_t offset;
+	struct pop3_stuffer stuffer;
+	char *chunk;            /* POP3_CHUNK bytes while streaming a file */
+	struct buf out;
+};
+
+struct pop3_session {
+	struct conn *c;
+	enum pop3_state state;
+	unsigned bad_commands;
+	bool utf8;              /* RFC 6856 UTF8 command given */
+	/* Input is suspended: a login or commit job runs, a failure reply is
+	 * being delayed, or a multi-line response is streaming. Commands
+	 * that arrive meanwhile (pipelining) wait in the input buffer. */
+	bool busy;
+
+	/* AUTHORIZATION */
+	char user[POP3_MAX_LINE + 1]; /* from USER, "" if none */
+	struct sasl_session *sasl;
+	bool sasl_waiting;      /* a "+ " challenge was sent; next line is the response */
+	struct event *delay_timer;
+	char *delayed_reply;    /* sent when delay_timer fires */
+
+	/* TRANSACTION */
+	int64_t account_id;
+	char address[AUTH_ADDRESS_MAX];
+	char mech[24];          /* "USER", "PLAIN", ... for the login log line */
+	bool locked;            /* holds pop3_maildrop_lock(account_id) */
+	bool session_counted;   /* holds auth_session_begin(account_id) */
+	struct pop3_maildrop *md;
+	struct pop3_stream stream;
+
+	/* RETR sets \Seen: UIDs waiting for the next store update, which runs
+	 * on the thread pool alongside the session. */
+	uint32_t *seen_pending;
+	size_t seen_count, seen_cap;
+	bool seen_job_running;
+
+	/* counters for the logout log line */
+	unsigned retr_count, top_count, dele_count;
+	uint64_t retr_octets;
+};
+
+void pop3_reply_ok(struct pop3_session *s, const char *text);
+void pop3_reply_err(struct pop3_session *s, const char *text);
+void pop3_busy_begin(struct pop3_session *s);
+void pop3_busy_end(struct pop3_session *s);
+void pop3_release_login(struct pop3_session *s);
+
+/* pop3-commands.c */
+void pop3_cmd_transaction(struct pop3_session *s, const struct pop3_command *cmd);
+/* Continues a streaming response; returns true when it is complete (or
+ * was abandoned because the connection is closing). */
+bool pop3_stream_continue(struct pop3_session *s);
+void pop3_stream_abort(struct pop3_session *s);
+void pop3_seen_flush_now(struct pop3_session *s);
+const char *pop3_dele_policy_name(enum pop3_dele_policy p);
+
+#endif
