@@ -1,0 +1,62 @@
+/* imap-internal.h - hooks between the session core (imap-session.c) and
+ * the core commands that take over the input stream: AUTHENTICATE (SASL
+ * response lines), IDLE (the DONE line, pushed changes), APPEND (message
+ * literals streamed to the store), and login bookkeeping. Not for the
+ * message commands: they use imap-session.h only. */
+#ifndef ROOST_IMAP_INTERNAL_H
+#define ROOST_IMAP_INTERNAL_H
+
+#include "imap/imap-session.h"
+
+/* auth (cmd-login.c) */
+bool imap_plaintext_allowed(const struct imap_session *s);
+void imap_append_auth_capabilities(const struct imap_session *s, struct buf *out);
+/* Releases the store handle and the per-account session count. */
+void imap_session_logout_user(struct imap_session *s);
+/* Frees a SASL exchange and the failure-delay timer. */
+void imap_auth_cleanup(struct imap_session *s);
+
+struct auth_result;
+struct auth_client;
+void imap_auth_client(const struct imap_session *s, struct auth_client *client);
+/* Answers a completed password check (LOGIN or AUTHENTICATE): on success
+ * takes *user (the opened store, may be NULL if opening failed) and logs
+ * in. Returns 1 when the tagged answer can be sent now, 0 when it waits
+ * for the failure delay (the timer completes the command). */
+int imap_auth_finish(struct imap_cmd *cmd, const struct auth_result *r,
+		     struct store_user **user);
+
+/* AUTHENTICATE (cmd-authenticate.c): one client response line. */
+void imap_authenticate_line(struct imap_session *s, struct str line);
+
+/* capabilities of the message and mailbox features (imap-capability.c) */
+void imap_append_feature_capabilities(const struct imap_session *s, struct buf *out);
+
+/* IDLE (cmd-idle.c) */
+void imap_idle_line(struct imap_session *s, struct str line);
+void imap_idle_stop(struct imap_session *s);
+/* Changes arrived while idling: announce them now. */
+void imap_idle_push(struct imap_session *s);
+/* Subscribe the selected view to the change bus (imap-view.c). */
+int imap_view_watch(struct imap_session *s);
+
+/* APPEND (cmd-append.c): the parser stopped at a message literal. */
+void imap_append_msg_literal(struct imap_session *s);
+/* Bytes of the streamed literal; `last` when they complete it. */
+void imap_append_stream_data(struct imap_session *s, const void *data, size_t len, bool last);
+/* Drop blobs of an APPEND that will not complete. */
+void imap_append_abort(struct imap_session *s);
+
+/* The change bus told us about the selected mailbox (wakeup callback). */
+void imap_session_changed(struct imap_session *s);
+/* The selected mailbox disappeared: BYE and close. */
+void imap_session_mailbox_gone(struct imap_session *s);
+/* Stop / restart reading input while a command continues (imap-session.c).
+ * A command waiting for a client line (SASL response, IDLE's DONE)
+ * resumes input; the session then hands it the line. */
+void imap_session_suspend_input(struct imap_session *s);
+void imap_session_resume_input(struct imap_session *s);
+/* Parser limits after login. */
+void imap_session_logged_in_limits(struct imap_session *s);
+
+#endif
