@@ -1,0 +1,961 @@
+/* sqlite-message.c - the embedded backend's messages: append, copy/move,
+ * flags, expunge, message lists, changes and reading files.
+ *
+ * Every write is one BEGIN IMMEDIATE transaction that also bumps the
+ * mailbox's counters, UIDNEXT and HIGHESTMODSEQ and the user's quota
+ * usage, so they can never drift from the rows (fsck recomputes them
+ * anyway). Each changed or added message gets its own new modseq;
+ * expunged UIDs leave a tombstone with the modseq of their expunge. */
+#include "sqlite-store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "mime/mime.h"
+
+/* Upper bound for one message's mime cache blob. */
+#define SQ_CACHE_MAX (64u * 1024 * 1024)
+
+/* One message row, as collected before changing rows (SQLite gives no
+ * guarantees about a SELECT that runs while its table is updated). */
+struct sq_row {
+	uint32_t uid;
+	uint8_t flags;
+	int16_t tz;
+	uint32_t size;
+	uint64_t blob_id;
+	uint64_t modseq;
+	int64_t internal_date;
+	char *keywords; /* NULL: none */
+};
+
+struct sq_rows {
+	struct sq_row *v;
+	size_t n, cap;
+};
+
+static void rows_free(struct sq_rows *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->v[i].keywords);
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+static const char SQL_ROWS_RANGE[] =
+	"SELECT uid, flags, tz, size, blob_id, modseq, internal_date, keywords FROM message"
+	" WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid";
+
+static int uid_range_cmp(const void *a, const void *b)
+{
+	const struct store_uid_range *x = a, *y = b;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Collects the rows in uids (NULL: all), ascending, without duplicates
+ * even when ranges overlap. only_deleted keeps rows with \Deleted. */
+static int rows_collect(struct sq_user *s, uint64_t mailbox_id, const struct store_uidset *uids,
+			bool only_deleted, struct sq_rows *out)
+{
+	struct store_uid_range all = { 1, UINT32_MAX };
+	struct store_uid_range *ranges;
+	size_t nranges = uids ? uids->count : 1;
+	ranges = malloc((nranges ? nranges : 1) * sizeof(*ranges));
+	if (ranges == NULL)
+		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
+	for (size_t i = 0; i < nranges; i++) {
+		struct store_uid_range r = uids ? uids->ranges[i] : all;
+		if (r.first > r.last) {
+			uint32_t t = r.first;
+			r.first = r.last;
+			r.last = t;
+		}
+		ranges[i] = r;
+	}
+	qsort(ranges, nranges, sizeof(*ranges), uid_range_cmp);
+	int ret = 1;
+	uint32_t done_upto = 0; /* every uid <= this was already visited */
+	for (size_t i = 0; i < nranges && ret > 0; i++) {
+		uint64_t first = ranges[i].first, last = ranges[i].last;
+		if (first <= done_upto)
+			first = (uint64_t)done_upto + 1;
+		if (first > last)
+			continue;
+		sqlite3_stmt *st = sq_stmt(s, SQL_ROWS_RANGE);
+		if (st == NULL) {
+			ret = -1;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+		sqlite3_bind_int64(st, 2, (int64_t)first);
+		sqlite3_bind_int64(st, 3, (int64_t)last);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			struct sq_row row = { 0 };
+			row.uid = (uint32_t)sqlite3_column_int64(st, 0);
+			row.flags = (uint8_t)sqlite3_column_int(st, 1);
+			if (only_deleted && !(row.flags & STORE_FLAG_DELETED))
+				continue;
+			row.tz = (int16_t)sqlite3_column_int(st, 2);
+			row.size = (uint32_t)sqlite3_column_int64(st, 3);
+			row.blob_id = (uint64_t)sqlite3_column_int64(st, 4);
+			row.modseq = (uint64_t)sqlite3_column_int64(st, 5);
+			row.internal_date = sqlite3_column_int64(st, 6);
+			const char *kw = (const char *)sqlite3_column_text(st, 7);
+			if (kw != NULL && kw[0] != '\0' && (row.keywords = strdup(kw)) == NULL) {
+				ret = store_fail(STORE_ERR_INTERNAL, "Out of memory");
+				break;
+			}
+			if (out->n == out->cap) {
+				size_t cap = out->cap ? out->cap * 2 : 64;
+				struct sq_row *v = realloc(out->v, cap * sizeof(*v));
+				if (v == NULL) {
+					free(row.keywords);
+					ret = store_fail(STORE_ERR_INTERNAL, "Out of memory");
+					break;
+				}
+				out->v = v;
+				out->cap = cap;
+			}
+			out->v[out->n++] = row;
+		}
+		if (ret > 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+			ret = sq_fail(s, rc, "collect rows");
+		sqlite3_reset(st);
+		done_upto = (uint32_t)last;
+		if (last == UINT32_MAX)
+			break;
+	}
+	free(ranges);
+	return ret;
+}
+
+/* Adds deltas to a mailbox's counters and sets uidnext/highestmodseq. */
+static int mailbox_update(struct sq_user *s, const struct sq_mailbox *mb, int64_t dmessages,
+			  int64_t dunseen, int64_t ddeleted, int64_t dsize)
+{
+	sqlite3_stmt *st = sq_stmt(s, "UPDATE mailbox SET uidnext = ?2, highestmodseq = ?3,"
+				      " messages = messages + ?4, unseen = unseen + ?5,"
+				      " deleted = deleted + ?6, size = size + ?7 WHERE id = ?1");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)mb->id);
+	sqlite3_bind_int64(st, 2, mb->uidnext);
+	sqlite3_bind_int64(st, 3, (int64_t)mb->highestmodseq);
+	sqlite3_bind_int64(st, 4, dmessages);
+	sqlite3_bind_int64(st, 5, dunseen);
+	sqlite3_bind_int64(st, 6, ddeleted);
+	sqlite3_bind_int64(st, 7, dsize);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 1 : sq_fail(s, rc, "mailbox update");
+}
+
+static int message_insert(struct sq_user *s, uint64_t mailbox_id, const struct sq_row *r,
+			  int64_t savedate)
+{
+	sqlite3_stmt *st = sq_stmt(s, "INSERT INTO message (mailbox_id, uid, blob_id, modseq,"
+				      " flags, keywords, internal_date, tz, size, savedate)"
+				      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+	sqlite3_bind_int64(st, 2, r->uid);
+	sqlite3_bind_int64(st, 3, (int64_t)r->blob_id);
+	sqlite3_bind_int64(st, 4, (int64_t)r->modseq);
+	sqlite3_bind_int(st, 5, r->flags);
+	if (r->keywords && r->keywords[0])
+		sqlite3_bind_text(st, 6, r->keywords, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
+	sqlite3_bind_int64(st, 7, r->internal_date);
+	sqlite3_bind_int(st, 8, r->tz);
+	sqlite3_bind_int64(st, 9, r->size);
+	sqlite3_bind_int64(st, 10, savedate);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return store_fail(STORE_ERR_CORRUPT, "UID already used (run roost fsck)");
+	return rc == SQLITE_DONE ? 1 : sq_fail(s, rc, "message insert");
+}
+
+/* Deletes a message row and leaves its tombstone. */
+static int message_remove(struct sq_user *s, uint64_t mailbox_id, uint32_t uid, uint64_t modseq,
+			  bool tombstone)
+{
+	sqlite3_stmt *st = sq_stmt(s, "DELETE FROM message WHERE mailbox_id = ?1 AND uid = ?2");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+	sqlite3_bind_int64(st, 2, uid);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, rc, "message delete");
+	if (!tombstone)
+		return 1;
+	st = sq_stmt(s, "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq)"
+			" VALUES (?1, ?2, ?3)");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+	sqlite3_bind_int64(st, 2, uid);
+	sqlite3_bind_int64(st, 3, (int64_t)modseq);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 1 : sq_fail(s, rc, "tombstone");
+}
+
+int sq_blob_unref(struct sq_user *s, uint64_t blob_id, struct sq_idvec *dead)
+{
+	sqlite3_stmt *st = sq_stmt(s, "UPDATE blob SET refs = refs - 1 WHERE id = ?1 RETURNING refs");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)blob_id);
+	int rc = sqlite3_step(st);
+	int64_t refs = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, rc, "blob unref");
+	if (refs > 0)
+		return 1;
+	st = sq_stmt(s, "DELETE FROM blob WHERE id = ?1");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)blob_id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, rc, "blob delete");
+	return sq_idvec_push(dead, blob_id);
+}
+
+static int blob_ref(struct sq_user *s, uint64_t blob_id)
+{
+	sqlite3_stmt *st = sq_stmt(s, "UPDATE blob SET refs = refs + 1 WHERE id = ?1");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)blob_id);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 1 : sq_fail(s, rc, "blob ref");
+}
+
+/* Looks up a mailbox for writing messages into: NONEXISTENT / NOPERM. */
+static int mailbox_for_messages(struct sq_user *s, uint64_t id, struct sq_mailbox *mb)
+{
+	int r = sq_mailbox_get(s, id, mb);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return store_fail(STORE_ERR_NONEXISTENT, "Mailbox does not exist");
+	if (mb->noselect)
+		return store_fail(STORE_ERR_NOPERM, "Mailbox is not selectable");
+	return 1;
+}
+
+static int next_uid(struct sq_mailbox *mb, uint32_t *uid_r)
+{
+	/* UIDs are 32-bit and never reused within a UIDVALIDITY. */
+	if (mb->uidnext == 0 || mb->uidnext == UINT32_MAX)
+		return store_fail(STORE_ERR_LIMIT, "Mailbox has used all UIDs");
+	*uid_r = mb->uidnext++;
+	return 1;
+}
+
+static void publish(struct store_user *u, uint64_t mailbox_id, uint64_t modseq)
+{
+	store_bus_publish(u, mailbox_id, modseq);
+}
+
+/* ------------------------------------------------------------------ */
+/* append */
+
+int sq_build_cache(const char *path, uint64_t size, struct buf *out)
+{
+	if (size > MIME_MAX_MESSAGE_SIZE)
+		return store_fail(STORE_ERR_LIMIT, "Message too large to parse");
+	if (size == 0)
+		return mime_cache_build("", 0, out) > 0 ? 1 :
+			store_fail(STORE_ERR_INTERNAL, "Cannot build the message cache");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return store_fail(errno == ENOENT ? STORE_ERR_NONEXISTENT : STORE_ERR_TEMPFAIL,
+				  "Cannot open message file");
+	void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return store_fail(STORE_ERR_TEMPFAIL, "Cannot map message file");
+	int ret = mime_cache_build(map, size, out);
+	munmap(map, size);
+	return ret > 0 ? 1 : store_fail(STORE_ERR_INTERNAL, "Cannot build the message cache");
+}
+
+static int make_dir(const char *path, bool *created)
+{
+	*created = false;
+	if (mkdir(path, 0700) == 0) {
+		*created = true;
+		return 1;
+	}
+	return errno == EEXIST ? 1 : -1;
+}
+
+/* Renames a finished temp file to its final name and makes the rename
+ * durable (fsync of the directory, and of its parent when the directory
+ * is new). */
+static int blob_install(struct sq_user *s, struct store_blob *b, uint64_t blob_id)
+{
+	char path[4096], dir[4096], msgdir[4096];
+	if (sq_blob_path(s, blob_id, path, sizeof(path)) < 0)
+		return -1;
+	snprintf(msgdir, sizeof(msgdir), "%s/msg", s->dir);
+	snprintf(dir, sizeof(dir), "%s/msg/%02x", s->dir, (unsigned)(blob_id & 0xff));
+	bool created;
+	if (make_dir(dir, &created) < 0 || (created && sq_fsync_dir(msgdir) < 0))
+		goto fail;
+	/* A file of this id can only be a leftover of a crash between rename
+	 * and commit (ids are allocated under the write lock), so replacing
+	 * it is right. */
+	if (rename(b->path, path) < 0)
+		goto fail;
+	free(b->path);
+	b->path = NULL;
+	if (sq_fsync_dir(dir) < 0) {
+		unlink(path);
+		goto fail;
+	}
+	return 1;
+fail:
+	log_error("store_install", "path=%s error=\"%s\"", path, strerror(errno));
+	return store_fail(STORE_ERR_TEMPFAIL, "Cannot store message file");
+}
+
+int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blobs,
+	      const struct store_append_req *reqs, unsigned n, uint32_t *uids_r,
+	      uint32_t *uidvalidity_r)
+{
+	struct sq_user *s = sq(u);
+	struct buf *caches = calloc(n, sizeof(*caches));
+	char **kws = calloc(n, sizeof(*kws));
+	uint64_t *installed = calloc(n, sizeof(*installed));
+	unsigned ninstalled = 0;
+	int ret = 1;
+	uint64_t total = 0;
+	if (caches == NULL || kws == NULL || installed == NULL)
+		ret = store_fail(STORE_ERR_INTERNAL, "Out of memory");
+
+	/* The parse and the keyword work happen before taking any lock. A
+	 * message the MIME parser cannot handle is stored without a cache
+	 * (store_msg_cache rebuilds on demand, fsck reports). */
+	for (unsigned i = 0; i < n && ret > 0; i++) {
+		struct buf kw = BUF_INIT(16384);
+		caches[i] = (struct buf)BUF_INIT(SQ_CACHE_MAX);
+		if (sq_build_cache(blobs[i]->path, blobs[i]->size, &caches[i]) < 0) {
+			log_warn("store_cache", "user=%s size=%llu", u->key,
+				 (unsigned long long)blobs[i]->size);
+			buf_free(&caches[i]);
+			store_error_clear();
+		}
+		if (store_keywords_canon(reqs[i].keywords, &kw) < 0)
+			ret = -1;
+		else
+			kws[i] = buf_steal(&kw, NULL);
+		buf_free(&kw);
+		total += blobs[i]->size;
+	}
+
+	struct sq_mailbox mb;
+	int64_t now = (int64_t)time(NULL);
+	sq_lock(s);
+	if (ret > 0)
+		ret = sq_begin(s);
+	bool in_tx = ret > 0;
+	if (ret > 0)
+		ret = mailbox_for_messages(s, mailbox_id, &mb);
+	if (ret > 0)
+		ret = sq_quota_check(s, total, n);
+	int64_t next_blob = 0;
+	if (ret > 0 && sq_get_int(s, "SELECT next_blob_id FROM account WHERE id = 1", 0, 0,
+				  &next_blob) <= 0)
+		ret = ret < 0 ? -1 : store_fail(STORE_ERR_CORRUPT, "No account row");
+	int64_t dunseen = 0, ddeleted = 0;
+	for (unsigned i = 0; i < n && ret > 0; i++) {
+		uint64_t blob_id = (uint64_t)next_blob++;
+		struct sq_row row = { 0 };
+		ret = next_uid(&mb, &row.uid);
+		if (ret > 0)
+			ret = blob_install(s, blobs[i], blob_id);
+		if (ret < 0)
+			break;
+		installed[ninstalled++] = blob_id;
+		sqlite3_stmt *st = sq_stmt(s, "INSERT INTO blob (id, size, refs, cache)"
+					      " VALUES (?1, ?2, 1, ?3)");
+		if (st == NULL) {
+			ret = -1;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, (int64_t)blob_id);
+		sqlite3_bind_int64(st, 2, (int64_t)blobs[i]->size);
+		if (caches[i].len)
+			sqlite3_bind_blob(st, 3, caches[i].data, (int)caches[i].len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 3);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			ret = sq_fail(s, rc, "blob insert");
+			break;
+		}
+		row.flags = reqs[i].flags;
+		row.tz = reqs[i].tz_minutes;
+		row.size = (uint32_t)blobs[i]->size;
+		row.blob_id = blob_id;
+		row.modseq = ++mb.highestmodseq;
+		row.internal_date = reqs[i].internal_date ? reqs[i].internal_date : now;
+		row.keywords = kws[i];
+		ret = message_insert(s, mailbox_id, &row, now);
+		uids_r[i] = row.uid;
+		dunseen += !(row.flags & STORE_FLAG_SEEN);
+		ddeleted += (row.flags & STORE_FLAG_DELETED) != 0;
+	}
+	if (ret > 0)
+		ret = mailbox_update(s, &mb, n, dunseen, ddeleted, (int64_t)total);
+	if (ret > 0)
+		ret = sq_quota_add(s, (int64_t)total, n);
+	if (ret > 0) {
+		sqlite3_stmt *st = sq_stmt(s, "UPDATE account SET next_blob_id = ?1 WHERE id = 1");
+		if (st == NULL) {
+			ret = -1;
+		} else {
+			sqlite3_bind_int64(st, 1, next_blob);
+			int rc = sqlite3_step(st);
+			sqlite3_reset(st);
+			if (rc != SQLITE_DONE)
+				ret = sq_fail(s, rc, "blob id");
+		}
+	}
+	if (ret > 0)
+		ret = sq_commit(s);
+	else if (in_tx)
+		sq_rollback(s);
+	sq_unlock(s);
+	if (ret < 0) {
+		/* Files renamed into place but not committed are unreferenced:
+		 * remove them now (fsck would too). */
+		sq_unlink_blobs(s, installed, ninstalled);
+	} else {
+		*uidvalidity_r = mb.uidvalidity;
+		publish(u, mailbox_id, mb.highestmodseq);
+		store_notify_send(u);
+	}
+	for (unsigned i = 0; caches && i < n; i++)
+		buf_free(&caches[i]);
+	for (unsigned i = 0; kws && i < n; i++)
+		free(kws[i]);
+	free(caches);
+	free(kws);
+	free(installed);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* copy / move */
+
+/* Copies collected rows of src into dst (new UIDs, new modseqs) and, for
+ * a move, removes them from src with tombstones. Inside a transaction.
+ * src_uids/dst_uids (may be NULL) get the UID mapping. */
+static int copy_rows(struct sq_user *s, struct sq_mailbox *src, struct sq_rows *rows,
+		     struct sq_mailbox *dst, bool move, struct store_uid_array *src_uids,
+		     struct store_uid_array *dst_uids)
+{
+	int64_t now = (int64_t)time(NULL);
+	int64_t dunseen = 0, ddeleted = 0, dsize = 0;
+	int ret = 1;
+	for (size_t i = 0; i < rows->n && ret > 0; i++) {
+		struct sq_row row = rows->v[i];
+		uint32_t src_uid = row.uid;
+		ret = next_uid(dst, &row.uid);
+		if (ret < 0)
+			break;
+		row.modseq = ++dst->highestmodseq;
+		ret = message_insert(s, dst->id, &row, now);
+		/* A move hands the reference over: the refcount stays. */
+		if (ret > 0 && !move)
+			ret = blob_ref(s, row.blob_id);
+		if (ret > 0 && move)
+			ret = message_remove(s, src->id, src_uid, ++src->highestmodseq, true);
+		if (ret > 0 && src_uids)
+			ret = store_uid_array_push(src_uids, src_uid);
+		if (ret > 0 && dst_uids)
+			ret = store_uid_array_push(dst_uids, row.uid);
+		dunseen += !(row.flags & STORE_FLAG_SEEN);
+		ddeleted += (row.flags & STORE_FLAG_DELETED) != 0;
+		dsize += row.size;
+	}
+	int64_t count = (int64_t)rows->n;
+	if (ret > 0 && rows->n > 0)
+		ret = mailbox_update(s, dst, count, dunseen, ddeleted, dsize);
+	if (ret > 0 && rows->n > 0 && move)
+		ret = mailbox_update(s, src, -count, -dunseen, -ddeleted, -dsize);
+	if (ret > 0 && rows->n > 0 && !move)
+		ret = sq_quota_add(s, dsize, count);
+	return ret;
+}
+
+int sq_move_all(struct sq_user *s, uint64_t src_id, uint64_t dst_id)
+{
+	struct sq_mailbox src, dst;
+	struct sq_rows rows = { 0 };
+	int ret = mailbox_for_messages(s, src_id, &src);
+	if (ret > 0)
+		ret = mailbox_for_messages(s, dst_id, &dst);
+	if (ret > 0)
+		ret = rows_collect(s, src_id, NULL, false, &rows);
+	if (ret > 0)
+		ret = copy_rows(s, &src, &rows, &dst, true, NULL, NULL);
+	rows_free(&rows);
+	return ret;
+}
+
+int sq_copy(struct store_user *u, uint64_t src_id, const struct store_uidset *uids,
+	    uint64_t dst_id, bool move, struct store_copy_result *res_r)
+{
+	struct sq_user *s = sq(u);
+	struct sq_mailbox src, dst;
+	struct sq_rows rows = { 0 };
+	sq_lock(s);
+	int ret = sq_begin(s);
+	bool in_tx = ret > 0;
+	if (ret > 0)
+		ret = mailbox_for_messages(s, src_id, &src);
+	if (ret > 0)
+		ret = mailbox_for_messages(s, dst_id, &dst);
+	if (ret > 0)
+		ret = rows_collect(s, src_id, uids, false, &rows);
+	if (ret > 0 && !move) {
+		uint64_t bytes = 0;
+		for (size_t i = 0; i < rows.n; i++)
+			bytes += rows.v[i].size;
+		ret = sq_quota_check(s, bytes, rows.n);
+	}
+	if (ret > 0 && src_id == dst_id) {
+		/* COPY into the same mailbox: one mailbox row, one counter. */
+		ret = copy_rows(s, &src, &rows, &src, false, &res_r->src_uids, &res_r->dst_uids);
+		dst = src;
+	} else if (ret > 0) {
+		ret = copy_rows(s, &src, &rows, &dst, move, &res_r->src_uids, &res_r->dst_uids);
+	}
+	if (ret > 0)
+		ret = sq_commit(s);
+	else if (in_tx)
+		sq_rollback(s);
+	sq_unlock(s);
+	rows_free(&rows);
+	if (ret > 0) {
+		res_r->dst_uidvalidity = dst.uidvalidity;
+		if (res_r->dst_uids.count > 0) {
+			publish(u, dst_id, dst.highestmodseq);
+			if (move)
+				publish(u, src_id, src.highestmodseq);
+			store_notify_send(u);
+		}
+	} else {
+		store_uid_array_free(&res_r->src_uids);
+		store_uid_array_free(&res_r->dst_uids);
+	}
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* flags */
+
+int sq_flags_change(struct store_user *u, uint64_t mailbox_id, const struct store_uidset *uids,
+		    enum store_flags_op op, uint8_t flags, const char *keywords,
+		    uint64_t unchangedsince, struct store_flags_result *res_r)
+{
+	struct sq_user *s = sq(u);
+	struct sq_mailbox mb;
+	struct sq_rows rows = { 0 };
+	struct store_kw_intern ki = { 0 };
+	struct buf newkw = BUF_INIT(16384);
+	int64_t dunseen = 0, ddeleted = 0;
+	sq_lock(s);
+	int ret = sq_begin(s);
+	bool in_tx = ret > 0;
+	if (ret > 0)
+		ret = mailbox_for_messages(s, mailbox_id, &mb);
+	if (ret > 0)
+		ret = rows_collect(s, mailbox_id, uids, false, &rows);
+	sqlite3_stmt *st = NULL;
+	for (size_t i = 0; i < rows.n && ret > 0; i++) {
+		struct sq_row *r = &rows.v[i];
+		/* RFC 7162 3.1.3: a message whose modseq is above
+		 * UNCHANGEDSINCE is not changed and is reported. */
+		if (unchangedsince != 0 && r->modseq > unchangedsince) {
+			ret = store_uid_array_push(&res_r->failed, r->uid);
+			continue;
+		}
+		uint8_t nf = op == STORE_FLAGS_ADD ? (r->flags | flags) :
+			     op == STORE_FLAGS_REMOVE ? (uint8_t)(r->flags & ~flags) : flags;
+		if (store_keywords_apply(r->keywords, op, keywords, &newkw) < 0) {
+			ret = -1;
+			break;
+		}
+		const char *oldkw = r->keywords ? r->keywords : "";
+		if (nf == r->flags && strcmp(oldkw, buf_cstr(&newkw)) == 0)
+			continue;
+		uint64_t modseq = ++mb.highestmodseq;
+		st = sq_stmt(s, "UPDATE message SET flags = ?3, keywords = ?4, modseq = ?5"
+				" WHERE mailbox_id = ?1 AND uid = ?2");
+		if (st == NULL) {
+			ret = -1;
+			break;
+		}
+		sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+		sqlite3_bind_int64(st, 2, r->uid);
+		sqlite3_bind_int(st, 3, nf);
+		if (newkw.len)
+			sqlite3_bind_text(st, 4, buf_cstr(&newkw), (int)newkw.len, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 4);
+		sqlite3_bind_int64(st, 5, (int64_t)modseq);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			ret = sq_fail(s, rc, "flags update");
+			break;
+		}
+		dunseen += (int)!(nf & STORE_FLAG_SEEN) - (int)!(r->flags & STORE_FLAG_SEEN);
+		ddeleted += (int)((nf & STORE_FLAG_DELETED) != 0) -
+			    (int)((r->flags & STORE_FLAG_DELETED) != 0);
+		struct store_msg m = {
+			.uid = r->uid, .size = r->size, .tz_minutes = r->tz, .flags = nf,
+			.internal_date = r->internal_date, .modseq = modseq,
+			.blob_id = r->blob_id,
+		};
+		ret = store_msg_list_push(&res_r->changed, &ki, &m, buf_cstr(&newkw));
+	}
+	bool changed = res_r->changed.count > 0;
+	if (ret > 0 && changed)
+		ret = mailbox_update(s, &mb, 0, dunseen, ddeleted, 0);
+	if (ret > 0)
+		ret = sq_commit(s);
+	else if (in_tx)
+		sq_rollback(s);
+	sq_unlock(s);
+	rows_free(&rows);
+	store_kw_intern_free(&ki);
+	buf_free(&newkw);
+	if (ret > 0) {
+		res_r->changed.uidvalidity = mb.uidvalidity;
+		res_r->changed.uidnext = mb.uidnext;
+		res_r->changed.highestmodseq = mb.highestmodseq;
+		if (changed) {
+			publish(u, mailbox_id, mb.highestmodseq);
+			store_notify_send(u);
+		}
+	} else {
+		store_flags_result_free(res_r);
+	}
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* expunge */
+
+/* Removes rows (tombstones when `tombstones`), updates counters, quota and
+ * blob refcounts. Inside a transaction. */
+static int remove_rows(struct sq_user *s, struct sq_mailbox *mb, const struct sq_rows *rows,
+		       bool tombstones, struct sq_idvec *dead, struct store_uid_array *uids_r)
+{
+	int64_t dunseen = 0, ddeleted = 0, dsize = 0;
+	int ret = 1;
+	for (size_t i = 0; i < rows->n && ret > 0; i++) {
+		const struct sq_row *r = &rows->v[i];
+		ret = message_remove(s, mb->id, r->uid, ++mb->highestmodseq, tombstones);
+		if (ret > 0)
+			ret = sq_blob_unref(s, r->blob_id, dead);
+		if (ret > 0 && uids_r)
+			ret = store_uid_array_push(uids_r, r->uid);
+		dunseen += !(r->flags & STORE_FLAG_SEEN);
+		ddeleted += (r->flags & STORE_FLAG_DELETED) != 0;
+		dsize += r->size;
+	}
+	int64_t count = (int64_t)rows->n;
+	if (ret > 0 && count > 0)
+		ret = mailbox_update(s, mb, -count, -dunseen, -ddeleted, -dsize);
+	if (ret > 0 && count > 0)
+		ret = sq_quota_add(s, -dsize, -count);
+	return ret;
+}
+
+int sq_mailbox_purge(struct sq_user *s, uint64_t id, struct sq_idvec *dead)
+{
+	struct sq_mailbox mb;
+	struct sq_rows rows = { 0 };
+	int r = sq_mailbox_get(s, id, &mb);
+	if (r <= 0)
+		return r < 0 ? -1 : store_fail(STORE_ERR_NONEXISTENT, "Mailbox does not exist");
+	int ret = rows_collect(s, id, NULL, false, &rows);
+	if (ret > 0)
+		ret = remove_rows(s, &mb, &rows, false, dead, NULL);
+	rows_free(&rows);
+	return ret;
+}
+
+int sq_expunge(struct store_user *u, uint64_t mailbox_id, const struct store_uidset *uids,
+	       bool only_deleted, struct store_uid_array *expunged_r)
+{
+	struct sq_user *s = sq(u);
+	struct sq_mailbox mb;
+	struct sq_rows rows = { 0 };
+	struct sq_idvec dead = { 0 };
+	sq_lock(s);
+	int ret = sq_begin(s);
+	bool in_tx = ret > 0;
+	if (ret > 0)
+		ret = mailbox_for_messages(s, mailbox_id, &mb);
+	if (ret > 0)
+		ret = rows_collect(s, mailbox_id, uids, only_deleted, &rows);
+	if (ret > 0)
+		ret = remove_rows(s, &mb, &rows, true, &dead, expunged_r);
+	if (ret > 0)
+		ret = sq_commit(s);
+	else if (in_tx)
+		sq_rollback(s);
+	sq_unlock(s);
+	if (ret > 0) {
+		sq_unlink_blobs(s, dead.v, dead.n);
+		if (rows.n > 0) {
+			publish(u, mailbox_id, mb.highestmodseq);
+			store_notify_send(u);
+		}
+	} else {
+		store_uid_array_free(expunged_r);
+	}
+	rows_free(&rows);
+	sq_idvec_free(&dead);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* reading */
+
+static const char SQL_LIST[] =
+	"SELECT uid, modseq, flags, keywords, internal_date, tz, size, blob_id FROM message"
+	" WHERE mailbox_id = ?1 ORDER BY uid";
+static const char SQL_CHANGED[] =
+	"SELECT uid, modseq, flags, keywords, internal_date, tz, size, blob_id FROM message"
+	" WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid";
+
+static int read_msgs(struct sq_user *s, sqlite3_stmt *st, struct store_msg_list *l)
+{
+	struct store_kw_intern ki = { 0 };
+	int rc, ret = 1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_msg m = {
+			.uid = (uint32_t)sqlite3_column_int64(st, 0),
+			.modseq = (uint64_t)sqlite3_column_int64(st, 1),
+			.flags = (uint8_t)sqlite3_column_int(st, 2),
+			.internal_date = sqlite3_column_int64(st, 4),
+			.tz_minutes = (int16_t)sqlite3_column_int(st, 5),
+			.size = (uint32_t)sqlite3_column_int64(st, 6),
+			.blob_id = (uint64_t)sqlite3_column_int64(st, 7),
+		};
+		const char *kw = (const char *)sqlite3_column_text(st, 3);
+		if (store_msg_list_push(l, &ki, &m, kw) < 0) {
+			ret = -1;
+			break;
+		}
+	}
+	if (ret > 0 && rc != SQLITE_DONE)
+		ret = sq_fail(s, rc, "read messages");
+	sqlite3_reset(st);
+	store_kw_intern_free(&ki);
+	return ret;
+}
+
+/* Runs under a read transaction so the mailbox row and the messages are
+ * one consistent snapshot even while other processes write. */
+static int load_snapshot(struct sq_user *s, uint64_t mailbox_id, uint64_t since, bool changes,
+			 struct store_msg_list *l, struct store_uid_array *expunged)
+{
+	struct sq_mailbox mb;
+	int ret = sq_exec(s, "BEGIN");
+	if (ret < 0)
+		return -1;
+	ret = mailbox_for_messages(s, mailbox_id, &mb);
+	if (ret > 0 && !changes) {
+		/* Preallocate from the counter: one allocation for big lists. */
+		int64_t count;
+		if (sq_get_int(s, "SELECT messages FROM mailbox WHERE id = ?1", (int64_t)mailbox_id,
+			       0, &count) > 0 && count > 0 && count < UINT32_MAX) {
+			l->msgs = malloc((size_t)count * sizeof(*l->msgs));
+			l->cap = l->msgs ? (uint32_t)count : 0;
+		}
+	}
+	if (ret > 0) {
+		sqlite3_stmt *st = sq_stmt(s, changes ? SQL_CHANGED : SQL_LIST);
+		if (st == NULL) {
+			ret = -1;
+		} else {
+			sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+			if (changes)
+				sqlite3_bind_int64(st, 2, (int64_t)since);
+			ret = read_msgs(s, st, l);
+		}
+	}
+	if (ret > 0 && changes) {
+		sqlite3_stmt *st = sq_stmt(s, "SELECT uid FROM expunged WHERE mailbox_id = ?1"
+					      " AND modseq > ?2 ORDER BY uid");
+		if (st == NULL) {
+			ret = -1;
+		} else {
+			int rc;
+			sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+			sqlite3_bind_int64(st, 2, (int64_t)since);
+			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+				if (store_uid_array_push(expunged,
+							 (uint32_t)sqlite3_column_int64(st, 0)) < 0) {
+					ret = -1;
+					break;
+				}
+			}
+			if (ret > 0 && rc != SQLITE_DONE)
+				ret = sq_fail(s, rc, "expunged");
+			sqlite3_reset(st);
+		}
+	}
+	sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+	if (ret > 0) {
+		l->uidvalidity = mb.uidvalidity;
+		l->uidnext = mb.uidnext;
+		l->highestmodseq = mb.highestmodseq;
+	}
+	return ret;
+}
+
+int sq_msg_list_load(struct store_user *u, uint64_t id, struct store_msg_list **list_r)
+{
+	struct sq_user *s = sq(u);
+	struct store_msg_list *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
+	sq_lock(s);
+	int ret = load_snapshot(s, id, 0, false, l, NULL);
+	sq_unlock(s);
+	if (ret < 0) {
+		store_msg_list_free(&l);
+		return -1;
+	}
+	*list_r = l;
+	return 1;
+}
+
+int sq_changes_since(struct store_user *u, uint64_t id, uint64_t since,
+		     struct store_changes **changes_r)
+{
+	struct sq_user *s = sq(u);
+	struct store_changes *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
+	sq_lock(s);
+	int ret = load_snapshot(s, id, since, true, &c->changed, &c->expunged);
+	sq_unlock(s);
+	if (ret < 0) {
+		store_changes_free(&c);
+		return -1;
+	}
+	*changes_r = c;
+	return 1;
+}
+
+int sq_msg_open(struct store_user *u, uint64_t blob_id, int *fd_r, uint64_t *size_r)
+{
+	char path[4096];
+	if (sq_blob_path(sq(u), blob_id, path, sizeof(path)) < 0)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		log_error("store_msg_open", "path=%s error=\"%s\"", path, strerror(errno));
+		return store_fail(STORE_ERR_TEMPFAIL, "Cannot open message");
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return store_fail(STORE_ERR_TEMPFAIL, "Cannot open message");
+	}
+	*fd_r = fd;
+	*size_r = (uint64_t)st.st_size;
+	return 1;
+}
+
+int sq_msg_cache(struct store_user *u, uint64_t blob_id, struct buf *out)
+{
+	struct sq_user *s = sq(u);
+	int64_t size = 0;
+	sq_lock(s);
+	sqlite3_stmt *st = sq_stmt(s, "SELECT cache, size FROM blob WHERE id = ?1");
+	int ret = -1;
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, (int64_t)blob_id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const void *p = sqlite3_column_blob(st, 0);
+			size_t len = (size_t)sqlite3_column_bytes(st, 0);
+			size = sqlite3_column_int64(st, 1);
+			struct mime_cache mc;
+			if (p != NULL && mime_cache_open(&mc, p, len) > 0)
+				ret = buf_append(out, p, len) < 0 ?
+					store_fail(STORE_ERR_LIMIT, "Cache too large") : 1;
+			else
+				ret = 2; /* rebuild below */
+		} else if (rc == SQLITE_DONE) {
+			ret = 0;
+		} else {
+			ret = sq_fail(s, rc, "cache read");
+		}
+		sqlite3_reset(st);
+	}
+	sq_unlock(s);
+	if (ret != 2)
+		return ret;
+
+	/* Missing or from an older MIME_CACHE_VERSION: rebuild and keep. */
+	char path[4096];
+	struct buf cache = BUF_INIT(SQ_CACHE_MAX);
+	if (sq_blob_path(s, blob_id, path, sizeof(path)) < 0)
+		return -1;
+	ret = sq_build_cache(path, (uint64_t)size, &cache);
+	if (ret < 0) {
+		buf_free(&cache);
+		return store_error(NULL) == STORE_ERR_NONEXISTENT ? 0 : -1;
+	}
+	sq_lock(s);
+	st = sq_stmt(s, "UPDATE blob SET cache = ?2 WHERE id = ?1");
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, (int64_t)blob_id);
+		sqlite3_bind_blob(st, 2, cache.data, (int)cache.len, SQLITE_STATIC);
+		/* Best effort: a failure to keep it costs only a re-parse. */
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	sq_unlock(s);
+	ret = buf_append(out, cache.data, cache.len) < 0 ?
+		store_fail(STORE_ERR_LIMIT, "Cache too large") : 1;
+	buf_free(&cache);
+	return ret;
+}

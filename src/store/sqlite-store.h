@@ -1,0 +1,154 @@
+/* sqlite-store.h - the embedded backend's private parts, shared by its
+ * files (sqlite-user.c: databases, schema, users, quota; sqlite-mailbox.c;
+ * sqlite-message.c; sqlite-fsck.c). docs/storage.md describes the layout,
+ * the schema and the durability argument. */
+#ifndef ROOST_SQLITE_STORE_H
+#define ROOST_SQLITE_STORE_H
+
+#include <sqlite3.h>
+
+#include "store-backend.h"
+
+#define SQ_STMT_CACHE 64
+
+/* The per-user state behind struct store_user: one connection, used by
+ * one thread at a time (lock). */
+struct sq_user {
+	pthread_mutex_t lock;
+	sqlite3 *db;
+	char *dir;                /* data_dir/users/<key> */
+	struct {
+		const char *sql;  /* the literal's address is the key */
+		sqlite3_stmt *stmt;
+	} stmts[SQ_STMT_CACHE];
+	unsigned nstmts;
+	int64_t data_version;     /* PRAGMA data_version at the last refresh */
+	/* (mailbox id, highestmodseq) as of the last refresh, to know what
+	 * other processes changed. */
+	struct sq_known {
+		uint64_t id, modseq;
+	} *known;
+	size_t nknown;
+};
+
+static inline struct sq_user *sq(struct store_user *u)
+{
+	return u->priv;
+}
+
+/* "data_dir/users/<key>" into buf. -1 if it does not fit. */
+int sq_user_dir(const char *key, char *buf, size_t cap);
+
+/* Locks the user's connection. Every backend entry point brackets its work
+ * with sq_lock/sq_unlock. */
+void sq_lock(struct sq_user *s);
+void sq_unlock(struct sq_user *s);
+
+/* A cached prepared statement, reset and with bindings cleared. NULL with
+ * the error set on failure. */
+sqlite3_stmt *sq_stmt(struct sq_user *s, const char *sql);
+/* Executes a statement without results. */
+int sq_exec(struct sq_user *s, const char *sql);
+
+/* BEGIN IMMEDIATE (takes the database's write lock, waiting up to the busy
+ * timeout for other processes), COMMIT, ROLLBACK. */
+int sq_begin(struct sq_user *s);
+int sq_commit(struct sq_user *s);
+void sq_rollback(struct sq_user *s);
+
+/* Maps an SQLite result code to a store error, logs it, returns -1. */
+int sq_fail(struct sq_user *s, int rc, const char *what);
+
+/* Reads one integer column of a one-row query bound with up to two
+ * integers. 1 found, 0 no row, -1 error. */
+int sq_get_int(struct sq_user *s, const char *sql, int64_t a, int64_t b, int64_t *r);
+
+/* Path of a message file: <dir>/msg/<2 hex>/<16 hex>. */
+int sq_blob_path(struct sq_user *s, uint64_t blob_id, char *buf, size_t cap);
+/* fsync a directory. */
+int sq_fsync_dir(const char *path);
+/* Unlinks the files of blobs whose refs dropped to 0, after a commit. */
+void sq_unlink_blobs(struct sq_user *s, const uint64_t *ids, size_t n);
+
+/* --- mailbox helpers used by message and mailbox code (lock held) --- */
+
+struct sq_mailbox {
+	uint64_t id;
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	bool noselect;
+};
+/* 1 found, 0 not, -1 error. */
+int sq_mailbox_get(struct sq_user *s, uint64_t id, struct sq_mailbox *mb_r);
+/* A new UIDVALIDITY: larger than any given out before in this database
+ * (and normally the current time, so a recreated user starts above its
+ * previous incarnation). Inside a transaction. */
+int sq_next_uidvalidity(struct sq_user *s, uint32_t *uv_r);
+/* Inserts a mailbox row; inside a transaction. */
+int sq_mailbox_insert(struct sq_user *s, const char *name, uint32_t special, bool noselect,
+		      uint64_t *id_r);
+/* Creates every missing parent of name as a selectable mailbox. */
+int sq_mailbox_create_parents(struct sq_user *s, const char *name, struct store_user *u,
+			      uint64_t **created, size_t *ncreated);
+
+/* Changes the user's quota usage (inside a transaction). */
+int sq_quota_add(struct sq_user *s, int64_t bytes, int64_t messages);
+/* OVERQUOTA unless bytes/messages more fit (inside a transaction). */
+int sq_quota_check(struct sq_user *s, uint64_t bytes, uint64_t messages);
+
+/* Moves messages (all rows in a uid set, or all with only_deleted) out
+ * of a mailbox as part of expunge/move/delete, within a transaction.
+ * Used by sqlite-message.c and sqlite-mailbox.c. Collects blob ids whose
+ * refcount reached 0 into *dead (to unlink after commit). */
+struct sq_idvec {
+	uint64_t *v;
+	size_t n, cap;
+};
+int sq_idvec_push(struct sq_idvec *a, uint64_t id);
+void sq_idvec_free(struct sq_idvec *a);
+
+/* Decrements a blob's refcount; when it reaches 0 deletes the row and
+ * adds the id to dead. */
+int sq_blob_unref(struct sq_user *s, uint64_t blob_id, struct sq_idvec *dead);
+
+/* Builds the mime cache of a message file (mmap + mime_cache_build). */
+int sq_build_cache(const char *path, uint64_t size, struct buf *out);
+
+/* Backend entry points implemented in the other files. */
+int sq_mailbox_list(struct store_user *u, struct store_mailbox_list **list_r);
+int sq_mailbox_lookup(struct store_user *u, const char *name, struct store_mailbox_info *info_r,
+		      char *name_buf);
+int sq_mailbox_create(struct store_user *u, const char *name, uint32_t special_use,
+		      uint64_t *id_r);
+int sq_mailbox_delete(struct store_user *u, const char *name);
+int sq_mailbox_rename(struct store_user *u, const char *old_name, const char *new_name);
+int sq_mailbox_subscribe(struct store_user *u, const char *name, bool subscribe);
+int sq_mailbox_set_special_use(struct store_user *u, uint64_t id, uint32_t special_use);
+int sq_mailbox_status(struct store_user *u, uint64_t id, struct store_status *st_r);
+
+int sq_msg_list_load(struct store_user *u, uint64_t id, struct store_msg_list **list_r);
+int sq_changes_since(struct store_user *u, uint64_t id, uint64_t since,
+		     struct store_changes **changes_r);
+int sq_msg_open(struct store_user *u, uint64_t blob_id, int *fd_r, uint64_t *size_r);
+int sq_msg_cache(struct store_user *u, uint64_t blob_id, struct buf *out);
+int sq_append(struct store_user *u, uint64_t id, struct store_blob **blobs,
+	      const struct store_append_req *reqs, unsigned n, uint32_t *uids_r,
+	      uint32_t *uidvalidity_r);
+int sq_copy(struct store_user *u, uint64_t src_id, const struct store_uidset *uids,
+	    uint64_t dst_id, bool move, struct store_copy_result *res_r);
+int sq_flags_change(struct store_user *u, uint64_t id, const struct store_uidset *uids,
+		    enum store_flags_op op, uint8_t flags, const char *keywords,
+		    uint64_t unchangedsince, struct store_flags_result *res_r);
+int sq_expunge(struct store_user *u, uint64_t id, const struct store_uidset *uids,
+	       bool only_deleted, struct store_uid_array *expunged_r);
+/* Moves every message of src into dst (new UIDs there), tombstones in
+ * src; inside a transaction. For RENAME INBOX. */
+int sq_move_all(struct sq_user *s, uint64_t src_id, uint64_t dst_id);
+/* Removes every message of a mailbox (no tombstones: the mailbox goes
+ * away); inside a transaction. */
+int sq_mailbox_purge(struct sq_user *s, uint64_t id, struct sq_idvec *dead);
+
+int sq_fsck(struct store_user *u, struct store_fsck_report *report_r,
+	    void (*log)(void *ctx, const char *line), void *log_ctx);
+
+#endif
