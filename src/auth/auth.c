@@ -9,7 +9,9 @@
  * password. */
 #include "auth/auth-private.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -82,6 +84,11 @@ int auth_init(const struct config *config, char *err, size_t errcap)
 	int n = snprintf(path, sizeof(path), "%s/accounts.db", config->data_dir);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
 		snprintf(err, errcap, "data_dir is too long");
+		return -1;
+	}
+	/* The daemon's data directory: private to its user. */
+	if (mkdir(config->data_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errcap, "cannot create %s: %s", config->data_dir, strerror(errno));
 		return -1;
 	}
 	if (auth_db_open(path, err, errcap) < 0)

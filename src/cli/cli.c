@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,9 +12,12 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "lib/config.h"
+#include "store/store.h"
 
 static const char *current_command = "";
 static const char *current_usage = "";
+static bool auth_opened, store_opened;
 
 void cli_set_command(const char *name, const char *usage)
 {
@@ -252,6 +256,63 @@ int cli_read_password(bool from_stdin, bool confirm, char *buf, size_t cap)
 	if (n == 0)
 		return cli_error(EX_DATAERR, "%s: empty password refused", current_command);
 	return 0;
+}
+
+static void close_auth(void)
+{
+	auth_deinit();
+}
+
+static void close_store(void)
+{
+	store_deinit();
+}
+
+int cli_auth_open(void)
+{
+	if (auth_opened)
+		return 0;
+	char err[512];
+	if (auth_init(roost_config, err, sizeof(err)) < 0) {
+		int code = EX_TEMPFAIL;
+		if (access(roost_config->data_dir, F_OK) < 0)
+			code = EX_CANTCREAT;
+		return cli_error(code, "%s", err);
+	}
+	auth_opened = true;
+	atexit(close_auth);
+	return 0;
+}
+
+int cli_store_open(void)
+{
+	if (store_opened)
+		return 0;
+	char err[512];
+	if (store_init(roost_config->data_dir, err, sizeof(err)) < 0)
+		return cli_error(EX_TEMPFAIL, "%s", err);
+	store_opened = true;
+	atexit(close_store);
+	return 0;
+}
+
+int cli_exit_for_auth_err(int auth_err)
+{
+	switch ((enum auth_err)auth_err) {
+	case AUTH_ERR_NONE:
+		return EX_OK;
+	case AUTH_ERR_INVALID:
+	case AUTH_ERR_CONFLICT:
+		return EX_DATAERR;
+	case AUTH_ERR_EXISTS:
+	case AUTH_ERR_STORE:
+		return EX_CANTCREAT;
+	case AUTH_ERR_NOUSER:
+		return EX_NOUSER;
+	case AUTH_ERR_TEMP:
+		return EX_TEMPFAIL;
+	}
+	return EX_SOFTWARE;
 }
 
 const char *cli_format_time(int64_t t, char *buf, size_t cap)

@@ -85,10 +85,12 @@ int cli_read_password(bool from_stdin, bool confirm, char *buf, size_t cap);
 
 /* --- helpers --- */
 
-/* auth_init with the loaded config; prints the error and returns
- * EX_TEMPFAIL (or EX_CANTCREAT when the directory is missing), 0 on
- * success. Safe to call twice. */
+/* auth_init with the loaded config (creating data_dir if missing); prints
+ * the error and returns EX_TEMPFAIL (or EX_CANTCREAT), 0 on success. Safe
+ * to call twice; auth_deinit runs at exit. It does not open the store. */
 int cli_auth_open(void);
+/* store_init(data_dir) once; store_deinit at exit. 0 or EX_TEMPFAIL. */
+int cli_store_open(void);
 /* Maps an enum auth_err (auth/auth.h) to an exit code. */
 int cli_exit_for_auth_err(int auth_err);
 /* "2026-11-26 13:45:00Z" (UTC) into buf; "never" for 0. */
