@@ -28,6 +28,8 @@ static int cmd_help(int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "help", cmd_help, "help" },
 	{ "deliver", cmd_deliver, "deliver -u USER [-m FOLDER] [-f SENDER] < MESSAGE" },
+	{ "import", cmd_import, "import maildir|mbox PATH USER [FOLDER]" },
+	{ "export", cmd_export, "export mbox|maildir USER PATH [FOLDER]" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -38,12 +38,7 @@
 static int open_store(void)
 {
 	int rc = cli_auth_open();
-	if (rc != 0)
-		return rc;
-	char err[512];
-	if (store_init(roost_config->data_dir, err, sizeof(err)) < 0)
-		return cli_error(EX_TEMPFAIL, "deliver: %s", err);
-	return 0;
+	return rc != 0 ? rc : cli_store_open();
 }
 
 static int exit_for_store_error(enum store_error err)
