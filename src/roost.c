@@ -26,7 +26,33 @@ static int cmd_help(int argc, char **argv);
 
 /* The dispatch table. Keep it in the order `roost help` should list it. */
 static const struct cli_command commands[] = {
-	{ "help", cmd_help, "help" },
+	{ "help", cmd_help, "help [COMMAND]" },
+	{ "user", cmd_user,
+	  "user add ADDRESS [--password-stdin | --password-hash HASH] [--json]\n"
+	  "       roost user del ADDRESS [--purge] [--json]\n"
+	  "       roost user list [DOMAIN] [--json]\n"
+	  "       roost user show ADDRESS [--json]\n"
+	  "       roost user passwd ADDRESS [--password-stdin]\n"
+	  "       roost user set ADDRESS KEY=VALUE... [--json]\n"
+	  "         (imap=on|off pop3=on|off state=active|disabled quota=SIZE|unlimited\n"
+	  "          quota_messages=N require_app_password=yes|no\n"
+	  "          pop3_dele=expunge|keep|trash|default pop3_offer_days=N|default)\n"
+	  "       roost user rename ADDRESS NEW-ADDRESS" },
+	{ "alias", cmd_alias,
+	  "alias add ALIAS TARGET [--json]\n"
+	  "       roost alias del ALIAS\n"
+	  "       roost alias list [TARGET] [--json]" },
+	{ "domain", cmd_domain,
+	  "domain add DOMAIN [--json]\n"
+	  "       roost domain del DOMAIN [--json]\n"
+	  "       roost domain list [--json]" },
+	{ "app-password", cmd_app_password,
+	  "app-password add USER LABEL [--json]\n"
+	  "       roost app-password list USER [--json]\n"
+	  "       roost app-password revoke USER ID" },
+	{ "auth", cmd_auth,
+	  "auth test ADDRESS [--protocol imap|pop3|smtp|web] [--password-stdin] [--json]\n"
+	  "       roost auth sasl MECHANISM [--protocol imap|pop3|smtp|web] [--json]" },
 	{ "deliver", cmd_deliver, "deliver -u USER [-m FOLDER] [-f SENDER] < MESSAGE" },
 	{ "import", cmd_import, "import maildir|mbox PATH USER [FOLDER]" },
 	{ "export", cmd_export, "export mbox|maildir USER PATH [FOLDER]" },

@@ -62,7 +62,7 @@ static int normalize_address(const char *address, char *out, enum auth_err *code
 			     size_t errcap)
 {
 	char why[128];
-	if (auth_address_normalize(address, out, AUTH_ADDRESS_MAX, why, sizeof(why)) < 0)
+	if (auth_address_canonical(address, out, AUTH_ADDRESS_MAX, why, sizeof(why)) < 0)
 		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "invalid address '%s': %s",
 			    address, why);
 	return 1;
@@ -150,6 +150,19 @@ static void rollback(void)
 
 /* ------------------------------------------------------------------ */
 /* domains */
+
+int auth_domain_exists(const char *domain)
+{
+	char name[AUTH_DOMAIN_MAX + 1], why[128];
+	if (auth_domain_normalize(domain, name, sizeof(name), why, sizeof(why)) < 0)
+		return 0;
+	if (auth_db == NULL)
+		return -1;
+	auth_db_lock();
+	int r = domain_exists(name);
+	auth_db_unlock();
+	return r;
+}
 
 int auth_domain_add(const char *domain, enum auth_err *code_r, char *err, size_t errcap)
 {

@@ -315,20 +315,29 @@ int auth_address_normalize(const char *address, char *out, size_t outcap, char *
 	return 1;
 }
 
+int auth_address_canonical(const char *login, char *out, size_t cap, char *err, size_t errcap)
+{
+	if (strchr(login, '@') == NULL) {
+		const char *dd = auth_config ? auth_config->default_domain : NULL;
+		if (dd == NULL || dd[0] == '\0') {
+			snprintf(err, errcap, "missing '@domain' (and no auth.default_domain is set)");
+			return -1;
+		}
+		char full[AUTH_ADDRESS_MAX + 1];
+		int n = snprintf(full, sizeof(full), "%s@%s", login, dd);
+		if (n < 0 || (size_t)n >= sizeof(full)) {
+			snprintf(err, errcap, "address too long");
+			return -1;
+		}
+		return auth_address_normalize(full, out, cap, err, errcap);
+	}
+	return auth_address_normalize(login, out, cap, err, errcap);
+}
+
 int auth_key_address(const char *login, char *out, size_t cap)
 {
 	char err[128];
-	if (strchr(login, '@') == NULL) {
-		const char *dd = auth_config ? auth_config->default_domain : NULL;
-		if (dd == NULL || dd[0] == '\0')
-			return -1;
-		char full[AUTH_ADDRESS_MAX + 1];
-		int n = snprintf(full, sizeof(full), "%s@%s", login, dd);
-		if (n < 0 || (size_t)n >= sizeof(full))
-			return -1;
-		return auth_address_normalize(full, out, cap, err, sizeof(err));
-	}
-	return auth_address_normalize(login, out, cap, err, sizeof(err));
+	return auth_address_canonical(login, out, cap, err, sizeof(err));
 }
 
 void auth_login_canonical(const char *login, char *out, size_t cap)

@@ -255,12 +255,21 @@ enum auth_err {
 int auth_address_normalize(const char *address, char *out, size_t outcap, char *err,
 			   size_t errcap);
 
+/* As auth_address_normalize, but a bare local part ("bob") first gets
+ * "@<auth.default_domain>" when that is set: what logins and the CLI
+ * accept. Cheap. */
+int auth_address_canonical(const char *address, char *out, size_t outcap, char *err,
+			   size_t errcap);
+
 /* All BLOCKING. */
+/* 1 if the domain exists, 0 if not (or invalid), -1 on error. */
+int auth_domain_exists(const char *domain);
 int auth_domain_add(const char *domain, enum auth_err *code_r, char *err, size_t errcap);
 /* Refuses (CONFLICT) while accounts or aliases use the domain. */
 int auth_domain_del(const char *domain, enum auth_err *code_r, char *err, size_t errcap);
 /* Calls cb for each domain in name order with its account and alias
- * counts; cb returning false stops. */
+ * counts; cb returning false stops. List callbacks run with the database
+ * lock held: they must not call auth functions. */
 int auth_domain_list(bool (*cb)(void *ctx, const char *domain, int64_t created,
 				unsigned accounts, unsigned aliases),
 		     void *ctx, char *err, size_t errcap);

@@ -25,6 +25,20 @@ void cli_set_command(const char *name, const char *usage)
 	current_usage = usage;
 }
 
+void cli_set_subcommand(const char *name)
+{
+	current_command = name;
+}
+
+int cli_address(const char *address, char *out)
+{
+	char why[160];
+	if (auth_address_canonical(address, out, AUTH_ADDRESS_MAX, why, sizeof(why)) < 0)
+		return cli_error(EX_DATAERR, "%s: invalid address '%s': %s", current_command,
+				 address, why);
+	return 0;
+}
+
 int cli_error(int code, const char *fmt, ...)
 {
 	va_list ap;

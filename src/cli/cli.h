@@ -31,6 +31,7 @@ int cmd_user(int argc, char **argv);         /* cmd-user.c */
 int cmd_alias(int argc, char **argv);        /* cmd-alias.c */
 int cmd_domain(int argc, char **argv);       /* cmd-domain.c */
 int cmd_app_password(int argc, char **argv); /* cmd-app-password.c */
+int cmd_auth(int argc, char **argv);         /* cmd-auth.c */
 int cmd_deliver(int argc, char **argv);      /* cmd-deliver.c */
 int cmd_import(int argc, char **argv);       /* cmd-import.c */
 int cmd_export(int argc, char **argv);       /* cmd-export.c */
@@ -40,6 +41,9 @@ int cmd_export(int argc, char **argv);       /* cmd-export.c */
 /* Records the command being run and its usage text (from the table) for
  * cli_usage_error. */
 void cli_set_command(const char *name, const char *usage);
+/* Names the subcommand for messages of cli_parse and cli_read_password
+ * ("user add"); the usage text stays the command's. */
+void cli_set_subcommand(const char *name);
 
 /* --- messages --- */
 
@@ -74,6 +78,11 @@ int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, c
 void cli_json_string(FILE *f, const char *s);
 
 /* --- passwords --- */
+
+/* Canonical address (auth_address_canonical: default domain for a bare
+ * local part), or prints "roost: <cmd>: invalid address '...': why" and
+ * returns EX_DATAERR. out needs AUTH_ADDRESS_MAX bytes. */
+int cli_address(const char *address, char *out);
 
 /* Reads a password: from_stdin reads one line from standard input (the
  * newline removed); otherwise prompts on the terminal (/dev/tty) with echo

@@ -1,0 +1,139 @@
+/* cmd-alias.c - `roost alias add|del|list`: alias address -> account. */
+#include <stdio.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "cli/cli.h"
+
+#define MAX_ARGS 8
+
+static int alias_add(int argc, char **argv)
+{
+	bool json = false;
+	const struct cli_option opts[] = {
+		{ "json", &json, NULL },
+		{ NULL, NULL, NULL },
+	};
+	char *pos[MAX_ARGS];
+	int npos, rc;
+	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+		return rc;
+	if (npos != 2)
+		return cli_usage_error(npos < 2 ? "alias add: need the alias and the target account"
+						: "alias add: too many arguments");
+	if ((rc = cli_auth_open()) != 0)
+		return rc;
+	char norm[AUTH_ADDRESS_MAX];
+	if ((rc = cli_address(pos[0], norm)) != 0)
+		return rc;
+	char err[512];
+	enum auth_err code;
+	if (auth_alias_add(norm, pos[1], &code, err, sizeof(err)) < 0)
+		return cli_error(cli_exit_for_auth_err(code), "alias add: %s", err);
+	struct auth_account a;
+	if (auth_account_get(norm, &a, err, sizeof(err)) != 1)
+		return cli_error(EX_TEMPFAIL, "alias add: %s", err);
+	if (json) {
+		printf("{\"alias\": ");
+		cli_json_string(stdout, norm);
+		printf(", \"target\": ");
+		cli_json_string(stdout, a.address);
+		printf("}\n");
+	} else {
+		printf("added alias %s -> %s\n", norm, a.address);
+	}
+	return EX_OK;
+}
+
+static int alias_del(int argc, char **argv)
+{
+	const struct cli_option opts[] = { { NULL, NULL, NULL } };
+	char *pos[MAX_ARGS];
+	int npos, rc;
+	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+		return rc;
+	if (npos != 1)
+		return cli_usage_error(npos == 0 ? "alias del: missing alias"
+						 : "alias del: too many arguments");
+	if ((rc = cli_auth_open()) != 0)
+		return rc;
+	char norm[AUTH_ADDRESS_MAX];
+	if ((rc = cli_address(pos[0], norm)) != 0)
+		return rc;
+	char err[512];
+	enum auth_err code;
+	if (auth_alias_del(norm, &code, err, sizeof(err)) < 0)
+		return cli_error(cli_exit_for_auth_err(code), "alias del: %s", err);
+	printf("deleted alias %s\n", norm);
+	return EX_OK;
+}
+
+struct list_ctx {
+	bool json;
+	unsigned n;
+};
+
+static bool list_cb(void *vctx, const char *alias, const char *target, int64_t created)
+{
+	struct list_ctx *ctx = vctx;
+	char t[32];
+	cli_format_time(created, t, sizeof(t));
+	if (ctx->json) {
+		fputs(ctx->n ? ",\n  {\"alias\": " : "\n  {\"alias\": ", stdout);
+		cli_json_string(stdout, alias);
+		printf(", \"target\": ");
+		cli_json_string(stdout, target);
+		printf(", \"created\": \"%s\"}", t);
+	} else {
+		printf("%-40s %-40s %s\n", alias, target, t);
+	}
+	ctx->n++;
+	return true;
+}
+
+static int alias_list(int argc, char **argv)
+{
+	bool json = false;
+	const struct cli_option opts[] = {
+		{ "json", &json, NULL },
+		{ NULL, NULL, NULL },
+	};
+	char *pos[MAX_ARGS];
+	int npos, rc;
+	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+		return rc;
+	if (npos > 1)
+		return cli_usage_error("alias list: too many arguments");
+	if ((rc = cli_auth_open()) != 0)
+		return rc;
+	struct list_ctx ctx = { json, 0 };
+	char err[512];
+	if (json)
+		fputs("[", stdout);
+	else
+		printf("%-40s %-40s %s\n", "ALIAS", "TARGET", "CREATED");
+	rc = auth_alias_list(npos ? pos[0] : NULL, list_cb, &ctx, err, sizeof(err));
+	if (json && rc > 0)
+		fputs(ctx.n ? "\n]\n" : "]\n", stdout);
+	if (rc == 0)
+		return cli_error(EX_NOUSER, "alias list: %s", err);
+	if (rc < 0)
+		return cli_error(EX_TEMPFAIL, "alias list: %s", err);
+	return EX_OK;
+}
+
+int cmd_alias(int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage_error("alias: missing subcommand");
+	static char name[32];
+	snprintf(name, sizeof(name), "alias %s", argv[1]);
+	cli_set_subcommand(name);
+	if (strcmp(argv[1], "add") == 0)
+		return alias_add(argc, argv);
+	if (strcmp(argv[1], "del") == 0)
+		return alias_del(argc, argv);
+	if (strcmp(argv[1], "list") == 0)
+		return alias_list(argc, argv);
+	return cli_usage_error("alias: unknown subcommand '%s'", argv[1]);
+}

@@ -1,0 +1,176 @@
+/* cmd-app-password.c - `roost app-password add|list|revoke`.
+ *
+ * An app password ("authorization code") is a random 16-letter code that a
+ * mail client uses instead of the account password. It is shown once, at
+ * creation, in groups of four; only keys derived from it are stored. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "cli/cli.h"
+
+#define MAX_ARGS 8
+
+static int app_add(int argc, char **argv)
+{
+	bool json = false;
+	const struct cli_option opts[] = {
+		{ "json", &json, NULL },
+		{ NULL, NULL, NULL },
+	};
+	char *pos[MAX_ARGS];
+	int npos, rc;
+	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+		return rc;
+	if (npos != 2)
+		return cli_usage_error(npos < 2 ? "app-password add: need the user and a label"
+						: "app-password add: too many arguments "
+						  "(quote a label with spaces)");
+	if ((rc = cli_auth_open()) != 0)
+		return rc;
+	char code[AUTH_APP_CODE_LEN + 1], shown[AUTH_APP_CODE_LEN + 8], err[512];
+	struct auth_app_password info;
+	struct auth_account a;
+	enum auth_err ec;
+	if (auth_app_password_add(pos[0], pos[1], code, &info, &ec, err, sizeof(err)) < 0)
+		return cli_error(cli_exit_for_auth_err(ec), "app-password add: %s", err);
+	if (auth_account_get(pos[0], &a, err, sizeof(err)) != 1)
+		return cli_error(EX_TEMPFAIL, "app-password add: %s", err);
+	auth_app_code_format(code, shown, sizeof(shown));
+	if (json) {
+		printf("{\"id\": %lld, \"address\": ", (long long)info.id);
+		cli_json_string(stdout, a.address);
+		printf(", \"label\": ");
+		cli_json_string(stdout, info.label);
+		printf(", \"code\": \"%s\", \"code_formatted\": \"%s\"}\n", code, shown);
+	} else {
+		printf("App password %lld for %s (", (long long)info.id, a.address);
+		printf("%s):\n\n    %s\n\n", info.label, shown);
+		printf("It is shown only this once. Enter it in the mail client instead of the\n"
+		       "account password (with or without the spaces).\n");
+	}
+	explicit_bzero(code, sizeof(code));
+	explicit_bzero(shown, sizeof(shown));
+	return EX_OK;
+}
+
+struct list_ctx {
+	bool json;
+	unsigned n;
+};
+
+static bool list_cb(void *vctx, const struct auth_app_password *p)
+{
+	struct list_ctx *ctx = vctx;
+	char created[32], used[32];
+	cli_format_time(p->created, created, sizeof(created));
+	cli_format_time(p->last_used, used, sizeof(used));
+	if (ctx->json) {
+		fprintf(stdout, "%s{\"id\": %lld, \"label\": ", ctx->n ? ",\n  " : "\n  ",
+			(long long)p->id);
+		cli_json_string(stdout, p->label);
+		printf(", \"created\": \"%s\", \"last_used\": ", created);
+		if (p->last_used) {
+			printf("\"%s\", \"last_protocol\": ", used);
+			cli_json_string(stdout, p->last_protocol);
+			printf(", \"last_ip\": ");
+			cli_json_string(stdout, p->last_ip);
+			printf("}");
+		} else {
+			printf("null, \"last_protocol\": null, \"last_ip\": null}");
+		}
+	} else {
+		printf("%-5lld %-24s %-21s %-21s %-5s %s\n", (long long)p->id, p->label, created,
+		       used, p->last_used ? p->last_protocol : "-", p->last_used ? p->last_ip : "-");
+	}
+	ctx->n++;
+	return true;
+}
+
+static int app_list(int argc, char **argv)
+{
+	bool json = false;
+	const struct cli_option opts[] = {
+		{ "json", &json, NULL },
+		{ NULL, NULL, NULL },
+	};
+	char *pos[MAX_ARGS];
+	int npos, rc;
+	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+		return rc;
+	if (npos != 1)
+		return cli_usage_error(npos == 0 ? "app-password list: missing user"
+						 : "app-password list: too many arguments");
+	if ((rc = cli_auth_open()) != 0)
+		return rc;
+	/* Look the user up first so nothing is printed for an unknown one. */
+	struct auth_account a;
+	char err[512];
+	int r = auth_account_get(pos[0], &a, err, sizeof(err));
+	if (r < 0)
+		return cli_error(EX_TEMPFAIL, "app-password list: %s", err);
+	if (r == 0)
+		return cli_error(EX_NOUSER, "app-password list: %s does not exist", pos[0]);
+	struct list_ctx ctx = { json, 0 };
+	if (json)
+		fputs("[", stdout);
+	else
+		printf("%-5s %-24s %-21s %-21s %-5s %s\n", "ID", "LABEL", "CREATED", "LAST USED",
+		       "PROTO", "IP");
+	enum auth_err ec;
+	rc = auth_app_password_list(a.address, list_cb, &ctx, &ec, err, sizeof(err));
+	if (json)
+		fputs(ctx.n ? "\n]\n" : "]\n", stdout);
+	if (rc < 0)
+		return cli_error(cli_exit_for_auth_err(ec), "app-password list: %s", err);
+	return EX_OK;
+}
+
+static int app_revoke(int argc, char **argv)
+{
+	const struct cli_option opts[] = { { NULL, NULL, NULL } };
+	char *pos[MAX_ARGS];
+	int npos, rc;
+	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+		return rc;
+	if (npos != 2)
+		return cli_usage_error(npos < 2 ? "app-password revoke: need the user and the id"
+						: "app-password revoke: too many arguments");
+	char *end;
+	long long id = strtoll(pos[1], &end, 10);
+	if (pos[1][0] < '0' || pos[1][0] > '9' || *end != '\0' || id <= 0)
+		return cli_usage_error("app-password revoke: '%s' is not an id (see "
+				       "app-password list)",
+				       pos[1]);
+	if ((rc = cli_auth_open()) != 0)
+		return rc;
+	char err[512];
+	enum auth_err ec;
+	struct auth_account a;
+	int r = auth_account_get(pos[0], &a, err, sizeof(err));
+	if (r < 0)
+		return cli_error(EX_TEMPFAIL, "app-password revoke: %s", err);
+	if (r == 0)
+		return cli_error(EX_NOUSER, "app-password revoke: %s does not exist", pos[0]);
+	if (auth_app_password_revoke(a.address, id, &ec, err, sizeof(err)) < 0)
+		return cli_error(cli_exit_for_auth_err(ec), "app-password revoke: %s", err);
+	printf("revoked app password %lld of %s\n", id, a.address);
+	return EX_OK;
+}
+
+int cmd_app_password(int argc, char **argv)
+{
+	if (argc < 2)
+		return cli_usage_error("app-password: missing subcommand");
+	static char name[32];
+	snprintf(name, sizeof(name), "app-password %s", argv[1]);
+	cli_set_subcommand(name);
+	if (strcmp(argv[1], "add") == 0)
+		return app_add(argc, argv);
+	if (strcmp(argv[1], "list") == 0)
+		return app_list(argc, argv);
+	if (strcmp(argv[1], "revoke") == 0)
+		return app_revoke(argc, argv);
+	return cli_usage_error("app-password: unknown subcommand '%s'", argv[1]);
+}
