@@ -393,8 +393,18 @@ int mime_params_write_imap(const struct mime_param *params, size_t n, bool defau
 			break;
 		}
 		buf_reset(tmp);
-		if (buf_append_cstr(tmp, "utf-8'") < 0 || buf_append_str(tmp, lang) < 0 ||
-		    buf_append_char(tmp, '\'') < 0) {
+		if (buf_append_cstr(tmp, "utf-8'") < 0) {
+			r = -1;
+			break;
+		}
+		/* a language tag is letters, digits and "-" (RFC 5646) */
+		for (size_t k = 0; k < lang.len && r > 0; k++) {
+			char c = lang.p[k];
+			if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '-')
+				r = buf_append_char(tmp, c);
+		}
+		if (r < 0 || buf_append_char(tmp, '\'') < 0) {
 			r = -1;
 			break;
 		}

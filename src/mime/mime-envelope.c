@@ -129,16 +129,22 @@ struct addr_bufs {
 	struct buf name, local, domain, route;
 };
 
+/* A string with CR, LF and NUL removed (a literal cannot carry NUL). */
+static int emit_string(struct buf *out, struct buf *b)
+{
+	struct buf clean = BUF_INIT(0);
+	int r = mime_append_unfolded(&clean, buf_str(b));
+	if (r > 0)
+		r = imap_append_string(out, buf_str(&clean), 0);
+	buf_free(&clean);
+	return r;
+}
+
 static int emit_nstring(struct buf *out, struct buf *b)
 {
 	if (b->len == 0)
 		return buf_append(out, "NIL", 3);
-	struct buf clean = BUF_INIT(0);
-	int r = mime_append_unfolded(&clean, buf_str(b));
-	if (r > 0)
-		r = clean.len == 0 ? buf_append(out, "\"\"", 2) : imap_append_string(out, buf_str(&clean), 0);
-	buf_free(&clean);
-	return r;
+	return emit_string(out, b);
 }
 
 static int emit_address(struct buf *out, struct addr_bufs *ab, size_t *count)
@@ -254,7 +260,12 @@ static int write_address_list(struct buf *out, struct str value, size_t *count_r
 		lx.comment = STR_NULL;
 		bool at = false, done = false;
 		while (r > 0 && !done) {
+			/* consume CFWS here so a trailing comment is seen */
+			bool sp = false;
+			size_t before = lx.pos;
+			lex_skip_cfws(&lx, &sp);
 			t = lex_peek(&lx);
+			t.space_before = t.space_before || lx.pos != before;
 			if (t.type == TOK_END || tok_is(t, ',') || tok_is(t, ';'))
 				break;
 			lex_next(&lx);
@@ -262,7 +273,7 @@ static int write_address_list(struct buf *out, struct str value, size_t *count_r
 				/* group start: (NIL NIL "name" NIL) */
 				r = buf_append_cstr(out, "(NIL NIL ");
 				if (r > 0)
-					r = imap_append_string(out, buf_str(&ab.name), 0);
+					r = emit_string(out, &ab.name);
 				if (r > 0)
 					r = buf_append_cstr(out, " NIL)");
 				count++;
