@@ -55,6 +55,7 @@ struct pop3_session {
 	enum pop3_state state;
 	unsigned bad_commands;
 	bool utf8;              /* RFC 6856 UTF8 command given */
+	bool stls_pending;      /* STLS accepted, TLS not active yet: read nothing */
 	/* Input is suspended: a login or commit job runs, a failure reply is
 	 * being delayed, or a multi-line response is streaming. Commands
 	 * that arrive meanwhile (pipelining) wait in the input buffer. */

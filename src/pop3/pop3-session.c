@@ -103,6 +103,7 @@ static void cmd_stls(struct pop3_session *s)
 	pop3_reply_ok(s, "Begin TLS negotiation");
 	/* RFC 2595 4: forget what was said before TLS. */
 	s->user[0] = '\0';
+	s->stls_pending = true;
 	if (conn_starttls(s->c) < 0) {
 		log_warn("pop3-stls-failed", "%s", conn_log_prefix(s->c));
 		conn_close(s->c, "STLS failed");
@@ -642,7 +643,15 @@ static void pop3_input(void *ctx)
 	 * order, but stop while busy or while the output queue is full, so a
 	 * client that sends many RETRs without reading cannot make us
 	 * buffer them all. */
-	while (!s->busy && !conn_is_closing(s->c) && !conn_output_full(s->c)) {
+	if (s->stls_pending) {
+		/* Nothing is read between STLS and the handshake (the network
+		 * layer drops plaintext sent meanwhile, RFC 2595 3.1). */
+		if (!conn_is_tls(s->c))
+			return;
+		s->stls_pending = false;
+	}
+	while (!s->busy && !s->stls_pending && !conn_is_closing(s->c) &&
+	       !conn_output_full(s->c)) {
 		struct str line;
 		/* conn_read_line's limit excludes the CRLF. */
 		size_t max = s->sasl_waiting ? POP3_MAX_SASL_LINE : POP3_MAX_LINE - 2;
