@@ -29,10 +29,14 @@ struct encoded_word {
  * text may contain spaces (some mailers emit them in Q words). */
 static bool parse_encoded_word(struct str v, size_t pos, struct encoded_word *w)
 {
+	/* RFC 2047 2 limits a word to 75 octets; we allow longer ones (seen
+	 * in the wild) but bound the scans so a header full of "=?" cannot
+	 * make decoding quadratic. */
+	enum { MAX_CHARSET = 64, MAX_TEXT = 1024 };
 	size_t i = pos + 2;
 	size_t cs0 = i;
-	while (i < v.len && v.p[i] != '?' && !mime_is_wsp(v.p[i]) && v.p[i] != '\r' &&
-	       v.p[i] != '\n')
+	while (i < v.len && i - cs0 <= MAX_CHARSET && v.p[i] != '?' && !mime_is_wsp(v.p[i]) &&
+	       v.p[i] != '\r' && v.p[i] != '\n')
 		i++;
 	if (i >= v.len || v.p[i] != '?' || i == cs0 || i + 3 > v.len)
 		return false;
@@ -46,7 +50,7 @@ static bool parse_encoded_word(struct str v, size_t pos, struct encoded_word *w)
 		return false;
 	w->encoding = e;
 	size_t t0 = i + 3;
-	for (size_t k = t0; k + 1 < v.len; k++) {
+	for (size_t k = t0; k + 1 < v.len && k - t0 <= MAX_TEXT; k++) {
 		if (v.p[k] == '\r' || v.p[k] == '\n')
 			return false;
 		if (v.p[k] == '?' && v.p[k + 1] == '=') {
