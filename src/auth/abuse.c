@@ -249,6 +249,8 @@ int auth_session_begin(int64_t account_id)
 	const struct config *cfg = auth_config;
 	unsigned max = cfg ? cfg->max_sessions_per_user : 50;
 	int ret = 1;
+	if (account_id <= 0) /* 0 marks a free slot; ids start at 1 */
+		return 1;
 	pthread_mutex_lock(&abuse_lock);
 	struct session_slot *s = session_find(account_id, true);
 	if (s != NULL) {
@@ -263,6 +265,8 @@ int auth_session_begin(int64_t account_id)
 
 void auth_session_end(int64_t account_id)
 {
+	if (account_id <= 0)
+		return;
 	pthread_mutex_lock(&abuse_lock);
 	struct session_slot *s = session_find(account_id, false);
 	if (s != NULL && s->count > 0)
@@ -272,6 +276,8 @@ void auth_session_end(int64_t account_id)
 
 unsigned auth_session_count(int64_t account_id)
 {
+	if (account_id <= 0)
+		return 0;
 	pthread_mutex_lock(&abuse_lock);
 	struct session_slot *s = session_find(account_id, false);
 	unsigned n = s ? s->count : 0;

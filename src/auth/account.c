@@ -507,6 +507,14 @@ int auth_account_del(const char *address, struct auth_account *account_r,
 		goto out;
 	}
 	int r = find_account(addr, true, row);
+	if (r == 0 && find_account(addr, false, row) > 0) {
+		/* Deleting through an alias would be a nasty surprise. */
+		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap,
+			   "%s is an alias of %s, not an account (roost alias del %s)", addr,
+			   row->account.address, addr);
+		rollback();
+		goto out;
+	}
 	if (r <= 0) {
 		ret = r < 0 ? fail_db(code_r, err, errcap)
 			    : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist", addr);

@@ -11,9 +11,12 @@
  * transaction, so a database is never half-migrated. */
 #include "auth/auth-private.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 sqlite3 *auth_db;
 static pthread_mutex_t db_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -200,6 +203,14 @@ fail:
 
 int auth_db_open(const char *path, char *err, size_t errcap)
 {
+	/* The file holds password hashes: create it private (SQLite gives
+	 * its -wal and -shm files the same mode). */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errcap, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
 	if (sqlite3_open_v2(path, &auth_db, flags, NULL) != SQLITE_OK) {
 		snprintf(err, errcap, "cannot open %s: %s", path,

@@ -99,6 +99,12 @@ def test_help_lists_commands(tmp_path):
     assert p.stdout.startswith("usage: roost domain add DOMAIN")
 
 
+def test_accounts_db_is_private(cli):
+    import stat
+    mode = stat.S_IMODE(os.stat(cli.dir / "data" / "accounts.db").st_mode)
+    assert mode == 0o600, oct(mode)
+
+
 def test_missing_config(tmp_path):
     p = subprocess.run([ROOST, "-c", str(tmp_path / "nope.conf"), "user", "list"],
                        capture_output=True, text=True)
@@ -343,6 +349,9 @@ def test_alias_commands(cli):
         "deleted alias abuse@example.org\n"
     cli.fails(EX_NOUSER, "roost: alias del: alias abuse@example.org does not exist",
               "alias", "del", "abuse@example.org")
+    cli.fails(EX_NOUSER, "roost: user del: postmaster@example.com is an alias of "
+              "hal@example.com, not an account (roost alias del postmaster@example.com)",
+              "user", "del", "postmaster@example.com")
     # A user cannot be created over an alias.
     cli.fails(EX_CANTCREAT, "roost: user add: postmaster@example.com already exists as an alias",
               "user", "add", "postmaster@example.com", "--password-stdin", input="x\n")

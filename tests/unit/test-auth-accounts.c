@@ -600,6 +600,10 @@ TEST(session_limit)
 	auth_session_end(424242); /* extra end is harmless */
 	CHECK(auth_session_count(424242) == 0);
 	auth_session_end(424243);
+	/* Id 0 (never an account) must not disturb the table. */
+	CHECK(auth_session_begin(0) == 1);
+	CHECK(auth_session_count(0) == 0);
+	auth_session_end(0);
 }
 
 TEST(plaintext_policy)
