@@ -419,11 +419,42 @@ int auth_account_add(const char *address, const char *password, const char *pass
 			   ali > 0 ? " as an alias" : "");
 		goto rollback;
 	}
+	/* The id, and with it the store's name "u<id>": the next one after
+	 * every id ever used, skipping any whose store already exists (mail
+	 * left behind by an accounts database that was lost or replaced), so
+	 * a new account never inherits someone else's mail. */
+	int64_t id = 0;
 	sqlite3_stmt *st = auth_db_prepare(
-		"INSERT INTO accounts(address, domain, password_hash, scram_salt,"
+		"SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'accounts'), 0),"
+		" coalesce((SELECT max(id) FROM accounts), 0)",
+		NULL, 0);
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0), max = sqlite3_column_int64(st, 1);
+		id = (seq > max ? seq : max) + 1;
+	}
+	sqlite3_finalize(st);
+	if (id == 0) {
+		ret = fail_db(code_r, err, errcap);
+		goto rollback;
+	}
+	char user_key[AUTH_USER_KEY_MAX];
+	for (int tries = 0;; tries++) {
+		snprintf(user_key, sizeof(user_key), "u%lld", (long long)id);
+		int e = store_user_exists(user_key);
+		if (e == 0)
+			break;
+		if (e < 0 || tries >= 1000) {
+			ret = fail(AUTH_ERR_STORE, code_r, err, errcap,
+				   "cannot find a free mail store name (last tried %s)", user_key);
+			goto rollback;
+		}
+		id++;
+	}
+	st = auth_db_prepare(
+		"INSERT INTO accounts(id, user_key, address, domain, password_hash, scram_salt,"
 		" scram_iterations, scram_stored_key, scram_server_key, require_app_password,"
 		" quota_bytes, quota_messages, created, password_changed)"
-		" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		NULL, 0);
 	if (st == NULL) {
 		ret = fail_db(code_r, err, errcap);
@@ -434,33 +465,23 @@ int auth_account_add(const char *address, const char *password, const char *pass
 		qb = 0;
 	if (qm > INT64_MAX)
 		qm = 0;
-	sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, domain_of(addr), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, salt, sizeof(salt), SQLITE_STATIC);
-	sqlite3_bind_int(st, 5, SCRAM_ITERATIONS);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, user_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, addr, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, domain_of(addr), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, salt, sizeof(salt), SQLITE_STATIC);
+	sqlite3_bind_int(st, 7, SCRAM_ITERATIONS);
 	if (has_scram) {
-		sqlite3_bind_blob(st, 6, keys.stored_key, SCRAM_KEY_LEN, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 7, keys.server_key, SCRAM_KEY_LEN, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 8, keys.stored_key, SCRAM_KEY_LEN, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 9, keys.server_key, SCRAM_KEY_LEN, SQLITE_STATIC);
 	}
-	sqlite3_bind_int(st, 8, cfg->require_app_password ? 1 : 0);
-	sqlite3_bind_int64(st, 9, (sqlite3_int64)qb);
-	sqlite3_bind_int64(st, 10, (sqlite3_int64)qm);
-	sqlite3_bind_int64(st, 11, now);
-	sqlite3_bind_int64(st, 12, now);
+	sqlite3_bind_int(st, 10, cfg->require_app_password ? 1 : 0);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)qb);
+	sqlite3_bind_int64(st, 12, (sqlite3_int64)qm);
+	sqlite3_bind_int64(st, 13, now);
+	sqlite3_bind_int64(st, 14, now);
 	if (step_done(st) < 0) {
-		ret = fail_db(code_r, err, errcap);
-		goto rollback;
-	}
-	int64_t id = sqlite3_last_insert_rowid(auth_db);
-	char user_key[AUTH_USER_KEY_MAX];
-	snprintf(user_key, sizeof(user_key), "u%lld", (long long)id);
-	st = auth_db_prepare("UPDATE accounts SET user_key = ? WHERE id = ?", NULL, 0);
-	if (st != NULL) {
-		sqlite3_bind_text(st, 1, user_key, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, id);
-	}
-	if (st == NULL || step_done(st) < 0) {
 		ret = fail_db(code_r, err, errcap);
 		goto rollback;
 	}

@@ -24,7 +24,8 @@
  * from the thread pool (conn_run_async). A session is used by one thread at
  * a time; it may move between threads between steps.
  *
- * Memory: a session is about 1 KiB and owns its challenge buffer. */
+ * Memory: a session is about 1 KiB and owns its challenge buffer; SCRAM
+ * adds about 3 KiB for the duration of the exchange. */
 #ifndef ROOST_AUTH_SASL_H
 #define ROOST_AUTH_SASL_H
 
@@ -73,7 +74,9 @@ void sasl_session_free(struct sasl_session **s);
 enum sasl_step_status sasl_step(struct sasl_session *s, const struct str *response,
 				struct str *challenge_r);
 
-/* After SASL_STEP_DONE: the login result (as from auth_verify_password). */
+/* After SASL_STEP_DONE: the login result (as from auth_verify_password).
+ * After SASL_STEP_ERROR it holds AUTH_FAILED with the delay_ms to apply
+ * before the error reply (malformed exchanges are counted as failures). */
 const struct auth_result *sasl_result(const struct sasl_session *s);
 /* After SASL_STEP_ERROR: a human sentence, e.g. "invalid PLAIN response". */
 const char *sasl_error_message(const struct sasl_session *s);

@@ -520,6 +520,23 @@ TEST(rename_keeps_identity)
 	CHECK(code == AUTH_ERR_NOUSER);
 }
 
+/* A store left behind (accounts.db lost, mail kept) is never handed to a
+ * new account: its name is skipped. */
+TEST(leftover_store_is_skipped)
+{
+	setup();
+	struct auth_account a, b;
+	char err[256], key[32];
+	enum auth_err code;
+	CHECK(auth_account_add("left1@example.com", "pw", NULL, &a, &code, err, sizeof(err)) == 1);
+	snprintf(key, sizeof(key), "u%lld", (long long)a.id + 1);
+	CHECK(store_user_create(key) == 1);
+	CHECK(auth_account_add("left2@example.com", "pw", NULL, &b, &code, err, sizeof(err)) == 1);
+	CHECK(b.id == a.id + 2);
+	snprintf(key, sizeof(key), "u%lld", (long long)b.id);
+	CHECK_STREQ(b.user_key, key);
+}
+
 TEST(lockout_and_delays)
 {
 	setup();
