@@ -71,7 +71,7 @@ static struct str slice(const struct parsed *p, size_t off, size_t len)
 static const char *const corpus[] = {
 	"plain", "alternative", "attachments", "forward", "reply", "gbk", "gb18030", "big5",
 	"utf8-2231", "broken-noboundary", "broken-unterminated", "broken-wrongboundary",
-	"broken-headers", "empty", "headers-only", "bare-lf", "digest",
+	"broken-headers", "empty", "headers-only", "bare-lf", "digest", "outlook",
 };
 
 TEST(corpus_envelope_and_bodystructure)
@@ -484,6 +484,30 @@ TEST(search_text_of_corpus)
 	CHECK_STREQ(buf_cstr(&out), "\xe4\xb8\xad\xe6\x96\x87\xe6\xb5\x8b\xe8\xaf\x95"); /* 中文测试 */
 	parsed_free(&p);
 	buf_free(&out);
+}
+
+/* Outlook-style Chinese mail: RFC 2047 inside parameters, GB2312 text. */
+TEST(outlook_gb2312_attachment_name)
+{
+	struct parsed p;
+	struct mime_part_info in;
+	struct buf out = BUF_INIT(0);
+	struct str ct;
+	CHECK(parse_corpus(&p, "outlook"));
+	uint32_t s2[] = { 2 };
+	CHECK(mime_cache_find_part(&p.c, s2, 1, &in) == 1);
+	CHECK(mime_header_find(slice(&p, in.header_off, in.header_len), "content-disposition",
+			       &ct) == 1);
+	CHECK(mime_param_get_utf8(ct, "filename", &out) == 1);
+	CHECK_STREQ(buf_cstr(&out), "\xe6\x8a\xa5\xe5\x91\x8a.xls"); /* 报告.xls */
+	buf_reset(&out);
+	CHECK(mime_header_decoded(p.msg, p.len, &p.c, "to", &out) == 1);
+	CHECK_STREQ(buf_cstr(&out), "\"\xe6\x9d\x8e\xe5\x9b\x9b\" <l@example.cn>; x@y.z"); /* 李四 */
+	buf_reset(&out);
+	CHECK(mime_body_text_utf8(p.msg, p.len, &p.c, &out) == 1);
+	CHECK_STREQ(buf_cstr(&out), "\xe4\xbc\x9a\xe8\xae\xae\xe7\xba\xaa\xe5\xbd\x95\n"); /* 会议纪录 */
+	buf_free(&out);
+	parsed_free(&p);
 }
 
 TEST(build_respects_buffer_max)
