@@ -438,9 +438,12 @@ int mime_param_get_utf8(struct str field_value, const char *name, struct buf *ou
 	 * parser skips anything up to the first ';'. */
 	struct str want = str_c(name);
 	bool used[MIME_MAX_PARAMS] = { false };
-	for (size_t i = 0; i < n; i++) {
+	/* RFC 2231 forms first: mailers that send "filename*" often add a
+	 * plain "filename" with an ASCII approximation for old readers. */
+	for (size_t k = 0; k < 2 * n; k++) {
+		size_t i = k % n;
 		struct param_name pn = split_param_name(params[i].name);
-		if (!str_eq_nocase(pn.base, want))
+		if (!str_eq_nocase(pn.base, want) || (k < n) != (pn.section >= 0))
 			continue;
 		struct buf raw = BUF_INIT(0), tmp = BUF_INIT(0), plain = BUF_INIT(0);
 		int r;

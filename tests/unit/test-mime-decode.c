@@ -88,6 +88,13 @@ TEST(rfc2231_params)
 	CHECK_STREQ(param(&b, "attachment; filename*0*=UTF-8''%E4%B8; filename*1*=%AD.pdf",
 			  "filename"),
 		    "\xe4\xb8\xad.pdf");
+	/* the RFC 2231 form wins over a plain fallback, in either order */
+	CHECK_STREQ(param(&b, "attachment; filename=\"report.pdf\"; filename*=UTF-8''%E6%8A%A5.pdf",
+			  "filename"),
+		    "\xe6\x8a\xa5.pdf");
+	CHECK_STREQ(param(&b, "attachment; filename*=UTF-8''%E6%8A%A5.pdf; filename=\"report.pdf\"",
+			  "filename"),
+		    "\xe6\x8a\xa5.pdf");
 	/* RFC 2047 inside a quoted parameter (Outlook, many Chinese mailers) */
 	CHECK_STREQ(param(&b, "attachment; filename=\"=?GBK?B?1tDOxA==?=.doc\"", "filename"),
 		    "\xe4\xb8\xad\xe6\x96\x87.doc");
