@@ -417,6 +417,12 @@ def test_app_password_lifecycle(cli):
     cli.fails(EX_USAGE, "roost: app-password add: too many arguments (quote a label with "
               "spaces)", "app-password", "add", "ivy", "my", "phone")
     assert len(cli.json("app-password", "list", "ivy")) == 1
+    # Labels with quotes, backslashes and CJK survive JSON; controls and bad UTF-8 do not.
+    tricky = 'say "hi" \\ 你好'
+    assert cli.json("app-password", "add", "ivy", tricky)["label"] == tricky
+    assert cli.json("app-password", "list", "ivy")[-1]["label"] == tricky
+    cli.fails(EX_DATAERR, "roost: app-password add: label contains a control character",
+              "app-password", "add", "ivy", "tab\there")
 
 
 def test_switches_and_state_via_auth_test(cli):
