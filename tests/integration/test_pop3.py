@@ -1,0 +1,921 @@
+"""POP3 against a real roostd: every command, byte-exact RETR/TOP, pipelining,
+STLS and implicit TLS, the login rules (plaintext policy, app passwords, the
+POP3 switch, SASL PLAIN/LOGIN/SCRAM-SHA-256), [IN-USE], the DELE policies and
+the offer window, IMAP interplay (\\Seen, IDLE seeing the EXPUNGE, flags), and
+real clients (fetchmail, getmail, curl)."""
+import base64
+import hashlib
+import hmac
+import imaplib
+import json
+import os
+import poplib
+import re
+import shutil
+import smtplib
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("ROOST_BUILD", os.path.join(REPO, "build"))
+PW = "correct horse 1"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Env:
+    """A roostd with pop3, pop3s, imap and lmtp listeners on free loopback
+    ports, its own data directory and certificate, and the roost CLI on the
+    same config. `extra` is appended to the config."""
+
+    def __init__(self, tmp_path, extra=""):
+        self.dir = tmp_path / "srv"
+        self.dir.mkdir()
+        cert, key = self.dir / "cert.pem", self.dir / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost"],
+                       check=True, capture_output=True)
+        self.pop3_port, self.pop3s_port = free_port(), free_port()
+        self.imap_port, self.lmtp_port = free_port(), free_port()
+        self.conf = self.dir / "roost.conf"
+        text = ("data_dir = %s\nuser =\nworkers = 2\nlog_level = debug\n"
+                "[tls]\ncert = %s\nkey = %s\n"
+                "[auth]\npassword_scheme = sha512-crypt\n" % (self.dir / "data", cert, key))
+        for proto, port in (("pop3", self.pop3_port), ("pop3s", self.pop3s_port),
+                            ("imap", self.imap_port), ("lmtp", self.lmtp_port)):
+            text += "[listener]\nprotocol = %s\naddress = 127.0.0.1\nport = %d\n" % (proto, port)
+        # Later sections repeat [auth] or add [pop3]: the ini allows it.
+        self.conf.write_text(text + extra)
+        self.log = open(self.dir / "roostd.log", "wb")
+        self.proc = subprocess.Popen([os.path.join(BUILD, "roostd"), "-c", str(self.conf)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.pop3_port), timeout=1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("roostd did not start: " +
+                                       (self.dir / "roostd.log").read_text())
+                time.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def cli(self, *args, input=None):
+        p = subprocess.run([os.path.join(BUILD, "roost"), "-c", str(self.conf), *args],
+                           input=input, capture_output=True, timeout=60)
+        assert p.returncode == 0, (args, p.returncode, p.stdout, p.stderr)
+        return p.stdout
+
+    def cli_json(self, *args):
+        return json.loads(self.cli(*args, "--json"))
+
+    def add_user(self, address, password):
+        domain = address.split("@")[1]
+        p = subprocess.run([os.path.join(BUILD, "roost"), "-c", str(self.conf), "domain", "add",
+                            domain], capture_output=True, timeout=60)
+        assert p.returncode in (0, 73), p.stderr   # 73: exists already
+        self.cli("user", "add", address, "--password-stdin", input=(password + "\n").encode())
+
+    def deliver(self, address, data):
+        """Delivers over LMTP (smtplib.LMTP), like an MTA."""
+        with smtplib.LMTP("127.0.0.1", self.lmtp_port) as lmtp:
+            refused = lmtp.sendmail("sender@example.org", [address], data)
+            assert refused == {}
+
+    def deliver_cli(self, address, data):
+        self.cli("deliver", "-u", address, input=data)
+
+    def imap(self, user, password):
+        m = imaplib.IMAP4("127.0.0.1", self.imap_port)
+        m.login(user, password)
+        return m
+
+
+
+def tls_ctx():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Raw:
+    """A byte-exact POP3 client: what poplib hides (CRLFs, stuffing, order)."""
+
+    def __init__(self, port, tls=False):
+        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        if tls:
+            s = tls_ctx().wrap_socket(s)
+        self.sock = s
+        self.buf = b""
+        self.greeting = self.line()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        d = self.sock.recv(1 << 16)
+        if not d:
+            raise EOFError("connection closed")
+        self.buf += d
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        ln, self.buf = self.buf.split(b"\r\n", 1)
+        return ln
+
+    def multiline(self):
+        """The raw body of a multi-line response, still stuffed, without the
+        terminating ".CRLF"."""
+        while True:
+            if self.buf.startswith(b".\r\n"):
+                self.buf = self.buf[3:]
+                return b""
+            i = self.buf.find(b"\r\n.\r\n")
+            if i >= 0:
+                body, self.buf = self.buf[:i + 2], self.buf[i + 5:]
+                return body
+            self._fill()
+
+    def cmd(self, c):
+        self.send(c.encode() + b"\r\n")
+        return self.line()
+
+    def login(self, user, pw):
+        assert self.cmd("USER " + user).startswith(b"+OK")
+        r = self.cmd("PASS " + pw)
+        assert r.startswith(b"+OK"), r
+        return r
+
+    def eof(self):
+        try:
+            while True:
+                d = self.sock.recv(4096)
+                if not d:
+                    return True
+                self.buf += d
+        except OSError:
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def unstuff(body):
+    out = []
+    for ln in body.split(b"\r\n")[:-1]:
+        assert not (ln.startswith(b".") and not ln.startswith(b"..")), ln
+        out.append(ln[1:] if ln.startswith(b".") else ln)
+    return b"".join(x + b"\r\n" for x in out)
+
+
+def check_stuffing(body):
+    """Every CRLF-separated line of a stuffed body either does not start with
+    '.', or starts with '..'; no bare LF or CR."""
+    assert body.endswith(b"\r\n") or body == b""
+    assert b"\n" not in body.replace(b"\r\n", b"")
+    for ln in body.split(b"\r\n"):
+        if ln.startswith(b"."):
+            assert ln.startswith(b".."), ln
+
+
+def pop(env, user, pw=PW):
+    p = poplib.POP3("127.0.0.1", env.pop3_port, timeout=20)
+    p.user(user)
+    p.pass_(pw)
+    return p
+
+
+# Messages, CRLF already (what LMTP transports).
+MSG_SIMPLE = b"From: a@example.org\r\nTo: u@example.com\r\nSubject: simple\r\n\r\nHello.\r\n"
+MSG_DOTS = (b"From: a@example.org\r\nSubject: dots\r\n\r\n"
+            b".\r\n..\r\n.leading dot\r\nmiddle . dot\r\n...three\r\n. \r\nend\r\n")
+LINE998 = b"x" * 998
+MSG_998 = (b"From: a@example.org\r\nSubject: long lines\r\n\r\n" + LINE998 + b"\r\n"
+           + b"." + b"y" * 997 + b"\r\n" + b"z" * 998 + b"\r\n")
+MSG_8BIT = ("From: =?UTF-8?B?5byg5LiJ?= <zhang@example.cn>\r\nSubject: =?GBK?B?suLK1A==?=\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=GB18030\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + \
+    "你好，世界。已发送\r\n".encode("gb18030") + "中文 UTF-8 行\r\n".encode() + b"\xff\xfe\x80\r\n"
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = Env(tmp_path, extra="[auth]\nfail_delay_ms = 20\n")
+    yield e
+    e.stop()
+
+
+@pytest.fixture
+def user(env):
+    env.add_user("li.na@example.com", PW)
+    return "li.na@example.com"
+
+
+# --- greeting, CAPA, basic commands ---------------------------------------
+
+def test_greeting_and_capa(env, user):
+    r = Raw(env.pop3_port)
+    assert r.greeting == b"+OK Roost POP3 ready."
+    assert r.cmd("CAPA") == b"+OK Capability list follows"
+    caps = r.multiline().decode().split("\r\n")[:-1]
+    for c in ("TOP", "UIDL", "USER", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING",
+              "EXPIRE NEVER", "LOGIN-DELAY 0", "IMPLEMENTATION Roost", "STLS", "UTF8 USER"):
+        assert c in caps, (c, caps)
+    sasl = [c for c in caps if c.startswith("SASL ")][0].split()[1:]
+    assert set(sasl) == {"SCRAM-SHA-256", "PLAIN", "LOGIN"}
+    assert r.cmd("noop") == b"+OK"
+    assert r.cmd("STAT") == b"-ERR Log in first (USER and PASS, or AUTH)"
+    assert r.cmd("QUIT") == b"+OK Roost POP3 signing off"
+    assert r.eof()
+
+
+def test_every_transaction_command(env, user):
+    uids = [env.deliver(user, m) for m in (MSG_SIMPLE, MSG_DOTS, MSG_998)]
+    assert len(uids) == 3
+    p = pop(env, user)
+    count, size = p.stat()
+    assert count == 3
+    resp, listing, _ = p.list()
+    sizes = {int(a): int(b) for a, b in (ln.split() for ln in listing)}
+    assert sorted(sizes) == [1, 2, 3] and sum(sizes.values()) == size
+    assert p.list(2) == b"+OK 2 %d" % sizes[2]
+    resp, uidls, _ = p.uidl()
+    ids = dict(ln.decode().split() for ln in uidls)
+    assert len(set(ids.values())) == 3
+    for v in ids.values():
+        assert re.fullmatch(r"[0-9a-f]{8}\.\d+", v) and len(v) <= 70
+    assert p.uidl(3) == ("+OK 3 " + ids["3"]).encode()
+    resp, lines, octets = p.retr(1)
+    assert resp == b"+OK %d octets" % sizes[1]
+    assert lines[-1] == b"Hello."
+    resp, lines, _ = p.top(2, 1)
+    assert lines[-2:] == [b"", b"."]  # TOP 2 1: blank line, then the body's "." line
+    assert p.dele(1).startswith(b"+OK")
+    with pytest.raises(poplib.error_proto, match="message 1 is deleted"):
+        p.retr(1)
+    with pytest.raises(poplib.error_proto, match="message 1 is deleted"):
+        p.dele(1)
+    with pytest.raises(poplib.error_proto, match="message 1 is deleted"):
+        p.list(1)
+    assert p.stat() == (2, size - sizes[1])
+    assert [ln.split()[0] for ln in p.list()[1]] == [b"2", b"3"]
+    assert p.rset().startswith(b"+OK")
+    assert p.stat() == (3, size)
+    assert p.noop() == b"+OK"
+    for bad in ("RETR 0", "RETR 4", "DELE 99", "LIST 4294967295", "TOP 9 1", "UIDL 0"):
+        with pytest.raises(poplib.error_proto, match="No such message"):
+            p._shortcmd(bad)
+    for bad, msg in (("RETR x", "Invalid message number"), ("RETR", "Message number required"),
+                     ("TOP 1", "TOP needs"), ("STAT 1", "takes no arguments"),
+                     ("LIST 1 2", "Too many arguments"), ("XTND", "Unknown command"),
+                     ("USER x", "Already logged in"), ("STLS", "only allowed before login")):
+        with pytest.raises(poplib.error_proto, match=msg):
+            p._shortcmd(bad)
+    assert p.quit().startswith(b"+OK")
+    # RSET undid the deletion: nothing was removed.
+    p = pop(env, user)
+    assert p.stat()[0] == 3
+    p.quit()
+
+
+def test_retr_byte_exact(env, user):
+    msgs = [MSG_SIMPLE, MSG_DOTS, MSG_998, MSG_8BIT]
+    for m in msgs:
+        env.deliver(user, m)
+    r = Raw(env.pop3_port)
+    r.login(user, PW)
+    assert r.cmd("LIST") .startswith(b"+OK")
+    sizes = [int(ln.split()[1]) for ln in r.multiline().split(b"\r\n")[:-1]]
+    imap = env.imap(user, PW)
+    imap.select("INBOX")
+    for n, m in enumerate(msgs, 1):
+        head = r.cmd("RETR %d" % n)
+        assert head == b"+OK %d octets" % sizes[n - 1]
+        body = r.multiline()
+        check_stuffing(body)
+        plain = unstuff(body)
+        # The exact stored bytes (delivery may prepend trace headers) ...
+        assert plain.endswith(m)
+        assert len(plain) == sizes[n - 1]
+        # ... and the same bytes IMAP serves.
+        typ, data = imap.fetch(str(n), "(BODY.PEEK[])")
+        assert data[0][1] == plain
+    # The 998-octet lines arrive whole, the dotted one stuffed to 999.
+    r.send(b"RETR 3\r\n")
+    r.line()
+    body = r.multiline()
+    assert b"\r\n" + LINE998 + b"\r\n" in body
+    assert b"\r\n.." + b"y" * 997 + b"\r\n" in body
+    r.send(b"RETR 2\r\n")
+    r.line()
+    body = r.multiline()
+    assert b"\r\n..\r\n...\r\n..leading dot\r\nmiddle . dot\r\n....three\r\n.. \r\n" in body
+    imap.logout()
+    r.cmd("QUIT")
+
+
+def test_message_without_final_crlf(env, user):
+    # `roost deliver` stores what it gets; a last line without CRLF still
+    # ends the response properly.
+    env.deliver_cli(user, b"Subject: no eol\r\n\r\nlast line")
+    r = Raw(env.pop3_port)
+    r.login(user, PW)
+    head = r.cmd("RETR 1")
+    size = int(head.split()[1])
+    body = r.multiline()
+    imap = env.imap(user, PW)
+    imap.select("INBOX", readonly=True)
+    stored = imap.fetch("1", "(BODY.PEEK[])")[1][0][1]
+    imap.logout()
+    assert stored.endswith(b"\r\n\r\nlast line") and len(stored) == size
+    # The CRLF the server adds before ".CRLF" is not counted in the size.
+    assert body == stored + b"\r\n"
+    assert r.cmd("TOP 1 0").startswith(b"+OK")
+    assert r.multiline().endswith(b"\r\nSubject: no eol\r\n\r\n")
+    r.cmd("QUIT")
+
+
+def test_top(env, user):
+    env.deliver(user, b"A: 1\r\nB: 2\r\n\r\nl1\r\n.l2\r\nl3\r\n")
+    r = Raw(env.pop3_port)
+    r.login(user, PW)
+    results = {}
+    for n in (0, 1, 2, 3, 50):
+        assert r.cmd("TOP 1 %d" % n) == b"+OK Top of message follows"
+        results[n] = r.multiline()
+    assert results[0].endswith(b"A: 1\r\nB: 2\r\n\r\n")
+    assert results[1].endswith(b"\r\n\r\nl1\r\n")
+    assert results[2].endswith(b"\r\n\r\nl1\r\n..l2\r\n")
+    assert results[3] == results[50]
+    assert results[3].endswith(b"\r\n\r\nl1\r\n..l2\r\nl3\r\n")
+    r.cmd("QUIT")
+
+
+def test_pipelining_in_order(env, user):
+    env.deliver(user, MSG_DOTS)
+    env.deliver(user, MSG_SIMPLE)
+    r = Raw(env.pop3_port)
+    r.send(("CAPA\r\nUSER %s\r\nPASS %s\r\nSTAT\r\nLIST\r\nUIDL 2\r\nRETR 1\r\nTOP 2 0\r\n"
+            "DELE 2\r\nRETR 2\r\nNOOP\r\nRSET\r\nQUIT\r\n" % (user, PW)).encode())
+    assert r.line().startswith(b"+OK Capability")
+    r.multiline()
+    assert r.line() == b"+OK Send your password"
+    assert r.line().startswith(b"+OK Logged in, 2 messages")
+    assert re.fullmatch(rb"\+OK 2 \d+", r.line())
+    assert r.line().startswith(b"+OK 2 messages")
+    assert len(r.multiline().split(b"\r\n")) == 3
+    assert re.fullmatch(rb"\+OK 2 [0-9a-f]{8}\.\d+", r.line())
+    assert r.line().endswith(b"octets")
+    assert unstuff(r.multiline()).endswith(MSG_DOTS)
+    assert r.line() == b"+OK Top of message follows"
+    r.multiline()
+    assert r.line() == b"+OK message 2 deleted"
+    assert r.line() == b"-ERR message 2 is deleted"
+    assert r.line() == b"+OK"
+    assert r.line().startswith(b"+OK maildrop has 2")
+    assert r.line().startswith(b"+OK Roost POP3 signing off")
+    assert r.eof()
+
+
+def test_pipelined_many_retrs_back_pressure(env, user):
+    big = b"Subject: big\r\n\r\n" + (b"." + b"q" * 900 + b"\r\n") * 3000   # ~2.7 MB
+    env.deliver(user, big)
+    r = Raw(env.pop3_port)
+    r.login(user, PW)
+    n = 12
+    r.send(b"RETR 1\r\n" * n + b"NOOP\r\n")
+    time.sleep(0.5)  # let the server fill its queue while we do not read
+    for _ in range(n):
+        head = r.line()
+        assert head.endswith(b"octets"), head
+        assert unstuff(r.multiline()).endswith(big)
+    assert r.line() == b"+OK"
+    r.cmd("QUIT")
+
+
+def test_long_line_and_bad_commands(env, user):
+    r = Raw(env.pop3_port)
+    r.send(b"NOOP " + b"a" * 300 + b"\r\nNOOP\r\n")
+    assert r.line() == b"-ERR Command line too long (at most 255 octets)"
+    assert r.line() == b"+OK"
+    # 253 octets + CRLF = 255: accepted (and parsed: unknown argument).
+    r.send(b"USER " + b"u" * 248 + b"\r\n")
+    assert r.line() == b"+OK Send your password"
+    assert r.cmd("APOP a b") == b"-ERR APOP is not supported; use USER and PASS, or AUTH"
+    assert r.cmd("stat") == b"-ERR Log in first (USER and PASS, or AUTH)"
+    assert r.cmd("PASS x") == b"-ERR [AUTH] Authentication failed"
+    # After a PASS, USER must be sent again (RFC 1939 7).
+    assert r.cmd("PASS y") == b"-ERR Send USER first"
+    for _ in range(25):
+        r.send(b"BOGUS\r\n")
+    lines = [r.line() for _ in range(21)]
+    assert lines[-1] == b"-ERR Too many invalid commands; closing the connection"
+    assert r.eof()
+
+
+# --- TLS -------------------------------------------------------------------
+
+def test_stls_and_implicit_tls(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    p = poplib.POP3("127.0.0.1", env.pop3_port, timeout=20)
+    assert p.stls(tls_ctx()) == b"+OK Begin TLS negotiation"
+    caps = p.capa()
+    assert "STLS" not in caps
+    p.user(user)
+    p.pass_(PW)
+    assert p.stat()[0] == 1
+    with pytest.raises(poplib.error_proto, match="only allowed before login"):
+        p._shortcmd("STLS")
+    p.quit()
+    s = poplib.POP3_SSL("127.0.0.1", env.pop3s_port, context=tls_ctx(), timeout=20)
+    assert s.getwelcome() == b"+OK Roost POP3 ready."
+    assert "STLS" not in s.capa()
+    with pytest.raises(poplib.error_proto, match="TLS is already active"):
+        s._shortcmd("STLS")
+    s.user(user)
+    s.pass_(PW)
+    assert s.retr(1)[1][-1] == b"Hello."
+    s.quit()
+
+
+def test_stls_discards_pipelined_plaintext(env, user):
+    r = Raw(env.pop3_port)
+    r.send(b"STLS\r\nUSER injected\r\n")
+    assert r.line() == b"+OK Begin TLS negotiation"
+    r.sock = tls_ctx().wrap_socket(r.sock)
+    assert r.cmd("PASS x") == b"-ERR Send USER first"
+    r.cmd("QUIT")
+
+
+def test_utf8_command(env, user):
+    r = Raw(env.pop3_port)
+    assert r.cmd("UTF8") == b"+OK UTF8 enabled"
+    assert r.cmd("STLS") == b"-ERR STLS is not allowed after UTF8"
+    r.login(user, PW)
+    assert r.cmd("UTF8") == b"-ERR UTF8 is only allowed before login"
+    r.cmd("QUIT")
+
+
+# --- logins ------------------------------------------------------------------
+
+def scram_login(r, user, pw):
+    nonce = base64.b64encode(os.urandom(18)).decode()
+    first_bare = "n=%s,r=%s" % (user.replace("=", "=3D").replace(",", "=2C"), nonce)
+    resp = r.cmd("AUTH SCRAM-SHA-256 " + base64.b64encode(("n,," + first_bare).encode()).decode())
+    assert resp.startswith(b"+ "), resp
+    server_first = base64.b64decode(resp[2:]).decode()
+    attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+    assert attrs["r"].startswith(nonce)
+    salted = hashlib.pbkdf2_hmac("sha256", pw.encode(), base64.b64decode(attrs["s"]),
+                                 int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    final_wo_proof = "c=biws,r=" + attrs["r"]
+    auth_msg = ",".join((first_bare, server_first, final_wo_proof)).encode()
+    sig = hmac.new(stored_key, auth_msg, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, sig))
+    resp = r.cmd(base64.b64encode(
+        (final_wo_proof + ",p=" + base64.b64encode(proof).decode()).encode()).decode())
+    if resp.startswith(b"+ "):
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+        expect = hmac.new(server_key, auth_msg, hashlib.sha256).digest()
+        assert base64.b64decode(resp[2:]) == b"v=" + base64.b64encode(expect)
+        resp = r.cmd("")
+    return resp
+
+
+def test_sasl_mechanisms(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    plain = base64.b64encode(("\0%s\0%s" % (user, PW)).encode()).decode()
+    r = Raw(env.pop3_port)
+    assert r.cmd("AUTH PLAIN " + plain).startswith(b"+OK Logged in, 1 messages")
+    r.cmd("QUIT")
+    r = Raw(env.pop3_port)
+    assert r.cmd("AUTH PLAIN") == b"+ "
+    assert r.cmd(plain).startswith(b"+OK Logged in")
+    r.cmd("QUIT")
+    r = Raw(env.pop3_port)
+    assert r.cmd("AUTH LOGIN") == b"+ " + base64.b64encode(b"Username:")
+    assert r.cmd(base64.b64encode(user.encode()).decode()) == \
+        b"+ " + base64.b64encode(b"Password:")
+    assert r.cmd(base64.b64encode(PW.encode()).decode()).startswith(b"+OK Logged in")
+    r.cmd("QUIT")
+    r = Raw(env.pop3_port)
+    assert scram_login(r, user, PW).startswith(b"+OK Logged in")
+    r.cmd("QUIT")
+    # Cancel, bad base64, unknown mechanism, wrong password, mechanism list.
+    r = Raw(env.pop3_port)
+    assert r.cmd("AUTH PLAIN") == b"+ "
+    assert r.cmd("*") == b"-ERR [AUTH] Authentication cancelled"
+    assert r.cmd("AUTH PLAIN !!!!") == b"-ERR [AUTH] Invalid base64 in the initial response"
+    assert r.cmd("AUTH CRAM-MD5") == b"-ERR [AUTH] Unsupported authentication mechanism"
+    bad = base64.b64encode(("\0%s\0wrong" % user).encode()).decode()
+    assert r.cmd("AUTH PLAIN " + bad) == b"-ERR [AUTH] Authentication failed"
+    assert r.cmd("AUTH") == b"+OK Supported mechanisms follow"
+    assert set(r.multiline().split(b"\r\n")[:-1]) == {b"SCRAM-SHA-256", b"PLAIN", b"LOGIN"}
+    assert r.cmd("AUTH PLAIN =").startswith(b"-ERR [AUTH] ")
+    r.close()
+
+
+def test_wrong_password_and_unknown_user_look_alike(env, user):
+    r = Raw(env.pop3_port)
+    assert r.cmd("USER " + user) == b"+OK Send your password"
+    assert r.cmd("PASS nope") == b"-ERR [AUTH] Authentication failed"
+    assert r.cmd("USER ghost@example.com") == b"+OK Send your password"
+    assert r.cmd("PASS nope") == b"-ERR [AUTH] Authentication failed"
+    r.cmd("QUIT")
+
+
+def test_app_password_and_pop3_switch(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    code = env.cli_json("app-password", "add", user, "mail app")["code"]
+    p = pop(env, user, code)
+    assert p.stat()[0] == 1
+    p.quit()
+    formatted = " ".join(code[i:i + 4] for i in range(0, 16, 4))
+    p = pop(env, user, formatted)
+    p.quit()
+    env.cli("user", "set", user, "require_app_password=yes")
+    r = Raw(env.pop3_port)
+    r.cmd("USER " + user)
+    resp = r.cmd("PASS " + PW)
+    assert resp.startswith(b"-ERR [AUTH] ") and b"app password" in resp, resp
+    r.close()
+    pop(env, user, code).quit()
+    env.cli("user", "set", user, "require_app_password=no", "pop3=off")
+    # The switch is only revealed after a correct password.
+    r = Raw(env.pop3_port)
+    r.cmd("USER " + user)
+    assert r.cmd("PASS wrong") == b"-ERR [AUTH] Authentication failed"
+    r.cmd("USER " + user)
+    assert r.cmd("PASS " + PW) == (b"-ERR [AUTH] POP3 is turned off for this account; "
+                                   b"turn it on in your account settings")
+    r.cmd("USER " + user)
+    assert r.cmd("PASS " + code).startswith(b"-ERR [AUTH] POP3 is turned off")
+    r.close()
+    env.cli("user", "set", user, "pop3=on")
+    pop(env, user).quit()
+
+
+def test_plaintext_refused_without_tls(tmp_path):
+    env = Env(tmp_path, extra="[auth]\nplaintext = never\nfail_delay_ms = 20\n")
+    try:
+        env.add_user("wu@example.com", PW)
+        r = Raw(env.pop3_port)
+        assert r.cmd("CAPA").startswith(b"+OK")
+        caps = r.multiline().split(b"\r\n")
+        assert b"USER" not in caps and b"STLS" in caps
+        assert b"SASL SCRAM-SHA-256" in caps
+        msg = (b"-ERR [AUTH] Plaintext authentication is not allowed on an unencrypted "
+               b"connection; use STLS first or connect to port 995 (POP3 over TLS)")
+        assert r.cmd("USER wu@example.com") == msg
+        assert r.cmd("PASS " + PW) == msg
+        assert r.cmd("AUTH PLAIN") == msg
+        assert r.cmd("AUTH LOGIN") == msg
+        # SCRAM never sends the password: allowed in the clear.
+        assert scram_login(r, "wu@example.com", PW).startswith(b"+OK Logged in")
+        r.cmd("QUIT")
+        p = poplib.POP3("127.0.0.1", env.pop3_port, timeout=20)
+        p.stls(tls_ctx())
+        assert "USER" in p.capa()
+        p.user("wu@example.com")
+        p.pass_(PW)
+        p.quit()
+        s = poplib.POP3_SSL("127.0.0.1", env.pop3s_port, context=tls_ctx(), timeout=20)
+        s.user("wu@example.com")
+        s.pass_(PW)
+        s.quit()
+    finally:
+        env.stop()
+
+
+# --- maildrop semantics -------------------------------------------------------
+
+def test_quit_deletes_dropped_connection_does_not(env, user):
+    for i in range(4):
+        env.deliver(user, b"Subject: %d\r\n\r\nbody %d\r\n" % (i, i))
+    p = pop(env, user)
+    uidls = dict(ln.split() for ln in p.uidl()[1])
+    p.dele(1)
+    p.dele(3)
+    # Drop the connection without QUIT.
+    p.sock.shutdown(socket.SHUT_RDWR)
+    p.sock.close()
+    p.file.close()
+    time.sleep(0.3)
+    p = pop(env, user)
+    assert p.stat()[0] == 4
+    assert dict(ln.split() for ln in p.uidl()[1]) == uidls
+    p.dele(1)
+    p.dele(3)
+    assert p.quit() == b"+OK Roost POP3 signing off (2 messages deleted)"
+    p = pop(env, user)
+    left = [ln.split()[1] for ln in p.uidl()[1]]
+    # UIDLs are stable: the survivors keep theirs.
+    assert left == [uidls[b"2"], uidls[b"4"]]
+    assert p.retr(1)[1][-1] == b"body 1"
+    p.quit()
+
+
+def test_snapshot_and_new_mail_next_session(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    p = pop(env, user)
+    assert p.stat()[0] == 1
+    env.deliver(user, MSG_DOTS)
+    assert p.stat()[0] == 1
+    assert len(p.list()[1]) == 1
+    p.quit()
+    p = pop(env, user)
+    assert p.stat()[0] == 2
+    p.quit()
+
+
+def test_in_use(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    p = pop(env, user)
+    r = Raw(env.pop3_port)
+    r.cmd("USER " + user)
+    assert r.cmd("PASS " + PW) == (b"-ERR [IN-USE] Another POP3 session is using this "
+                                   b"mailbox; try again when it has finished")
+    # IMAP is not locked out.
+    imap = env.imap(user, PW)
+    assert imap.select("INBOX")[0] == "OK"
+    imap.logout()
+    p.quit()
+    r.cmd("USER " + user)
+    assert r.cmd("PASS " + PW).startswith(b"+OK Logged in")
+    r.cmd("QUIT")
+
+
+def test_retr_sets_seen_top_does_not(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    env.deliver(user, MSG_DOTS)
+    p = pop(env, user)
+    p.top(1, 0)
+    p.retr(2)
+    p.quit()
+    imap = env.imap(user, PW)
+    imap.select("INBOX", readonly=True)
+    typ, data = imap.fetch("1:2", "(FLAGS)")
+    flags = [d.decode() for d in data]
+    assert "\\Seen" not in flags[0]
+    assert "\\Seen" in flags[1]
+    imap.logout()
+
+
+def test_imap_flags_do_not_hide_messages(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    env.deliver(user, MSG_DOTS)
+    imap = env.imap(user, PW)
+    imap.select("INBOX")
+    imap.store("1", "+FLAGS", "(\\Flagged \\Seen \\Deleted $Label1)")
+    p = pop(env, user)
+    assert p.stat()[0] == 2
+    p.quit()
+    imap.logout()
+
+
+def test_imap_idle_sees_pop3_expunge(env, user):
+    for i in range(3):
+        env.deliver(user, b"Subject: %d\r\n\r\nx\r\n" % i)
+    imap = env.imap(user, PW)
+    imap.select("INBOX")
+    tag = imap._new_tag()
+    imap.send(tag + b" IDLE\r\n")
+    assert imap.readline().startswith(b"+")
+    seen = []
+
+    def reader():
+        imap.sock.settimeout(10)
+        try:
+            while True:
+                ln = imap.readline()
+                if not ln:
+                    return
+                seen.append(ln)
+                if b"EXPUNGE" in ln:
+                    return
+        except OSError:
+            return
+
+    t = threading.Thread(target=reader)
+    t.start()
+    p = pop(env, user)
+    p.dele(2)
+    p.quit()
+    t.join(15)
+    assert any(re.match(rb"\* 2 EXPUNGE", ln) for ln in seen), seen
+    imap.send(b"DONE\r\n")
+    imap.sock.settimeout(10)
+    while not imap.readline().startswith(tag):
+        pass
+    imap.logout()
+
+
+# --- policies --------------------------------------------------------------------
+
+def imap_count(env, user, mailbox):
+    imap = env.imap(user, PW)
+    typ, data = imap.select('"%s"' % mailbox, readonly=True)
+    imap.logout()
+    return int(data[0]) if typ == "OK" else None
+
+
+def test_policy_keep(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    env.deliver(user, MSG_DOTS)
+    env.cli("user", "set", user, "pop3_dele=keep")
+    p = pop(env, user)
+    p.dele(1)
+    p.quit()
+    p = pop(env, user)
+    assert p.stat()[0] == 1
+    assert p.retr(1)[1][-1] == b"end"
+    p.quit()
+    imap = env.imap(user, PW)
+    imap.select("INBOX", readonly=True)
+    typ, data = imap.fetch("1:*", "(FLAGS)")
+    assert len(data) == 2
+    assert b"$POP3Deleted" in data[0] and b"$POP3Deleted" not in data[1]
+    imap.logout()
+    # Back to expunge: the kept message is still never offered again.
+    env.cli("user", "set", user, "pop3_dele=expunge")
+    p = pop(env, user)
+    assert p.stat()[0] == 1
+    p.quit()
+
+
+def test_policy_trash(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    env.deliver(user, MSG_DOTS)
+    env.cli("user", "set", user, "pop3_dele=trash")
+    p = pop(env, user)
+    p.dele(2)
+    p.quit()
+    assert imap_count(env, user, "INBOX") == 1
+    assert imap_count(env, user, "Trash") == 1
+    imap = env.imap(user, PW)
+    imap.select("Trash", readonly=True)
+    typ, data = imap.fetch("1", "(BODY.PEEK[])")
+    assert data[0][1].endswith(MSG_DOTS)
+    imap.logout()
+
+
+def test_global_default_policy(tmp_path):
+    env = Env(tmp_path, extra="[pop3]\ndele = keep\n")
+    try:
+        env.add_user("ma@example.com", PW)
+        env.deliver("ma@example.com", MSG_SIMPLE)
+        p = pop(env, "ma@example.com")
+        p.dele(1)
+        p.quit()
+        p = pop(env, "ma@example.com")
+        assert p.stat()[0] == 0
+        p.quit()
+        assert imap_count(env, "ma@example.com", "INBOX") == 1
+        # A per-account override wins over the default.
+        env.cli("user", "set", "ma@example.com", "pop3_dele=expunge")
+        env.deliver("ma@example.com", MSG_DOTS)
+        p = pop(env, "ma@example.com")
+        p.dele(1)
+        p.quit()
+        assert imap_count(env, "ma@example.com", "INBOX") == 1
+    finally:
+        env.stop()
+
+
+def test_offer_days(env, user):
+    imap = env.imap(user, PW)
+    old = time.time() - 60 * 86400
+    imap.append("INBOX", None, imaplib.Time2Internaldate(old), b"Subject: old\r\n\r\nold\r\n")
+    imap.logout()
+    env.deliver(user, b"Subject: new\r\n\r\nnew\r\n")
+    p = pop(env, user)
+    assert p.stat()[0] == 2
+    p.quit()
+    env.cli("user", "set", user, "pop3_offer_days=30")
+    p = pop(env, user)
+    assert p.stat()[0] == 1
+    assert p.retr(1)[1][-1] == b"new"
+    p.quit()
+    env.cli("user", "set", user, "pop3_offer_days=default")
+    p = pop(env, user)
+    assert p.stat()[0] == 2
+    p.quit()
+
+
+# --- real clients ------------------------------------------------------------------
+
+def run_fetchmail(env, tmp_path, user, keep, name):
+    d = tmp_path / name
+    d.mkdir(exist_ok=True)
+    mbox = d / "mbox"
+    rc = d / "rc"
+    rc.write_text(
+        "set no bouncemail\n"
+        "poll 127.0.0.1 protocol pop3 port %d uidl\n"
+        "  user \"%s\" password \"%s\" is \"%s\" here\n"
+        "  ssl no sslcertck %s\n"
+        "  mda \"/bin/sh -c 'cat >> %s'\"\n"
+        % (env.pop3s_port, user, PW, os.environ.get("USER", "root"),
+           "keep" if keep else "nokeep", mbox))
+    rc.chmod(0o600)
+    p = subprocess.run(["fetchmail", "-N", "-d0", "--nosyslog", "-f", str(rc), "-i",
+                        str(d / "ids"), "--pidfile", str(d / "pid")],
+                       env=dict(os.environ, HOME=str(d)), capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode in (0, 1), p.stderr   # 1: no new mail
+    return mbox.read_bytes() if mbox.exists() else b""
+
+
+@pytest.mark.skipif(shutil.which("fetchmail") is None, reason="fetchmail not installed")
+def test_fetchmail_keep_and_delete(env, user, tmp_path):
+    for i in range(3):
+        env.deliver(user, b"Subject: fm %d\r\n\r\n.dot %d\r\n" % (i, i))
+    got = run_fetchmail(env, tmp_path, user, True, "fm")
+    assert got.count(b"Subject: fm ") == 3 and b"\n.dot 1" in got
+    # Leave-on-server: the second run downloads nothing twice.
+    got = run_fetchmail(env, tmp_path, user, True, "fm")
+    assert got.count(b"Subject: fm ") == 3
+    env.deliver(user, b"Subject: fm 3\r\n\r\nnew\r\n")
+    got = run_fetchmail(env, tmp_path, user, True, "fm")
+    assert got.count(b"Subject: fm ") == 4
+    assert imap_count(env, user, "INBOX") == 4
+    # Without keep, a fresh client downloads everything and deletes it.
+    got = run_fetchmail(env, tmp_path, user, False, "fm2")
+    assert got.count(b"Subject: fm ") == 4
+    assert imap_count(env, user, "INBOX") == 0
+
+
+def run_getmail(env, tmp_path, user, delete, name):
+    d = tmp_path / name
+    d.mkdir(exist_ok=True)
+    out = d / "mbox"
+    rc = d / "rc"
+    rc.write_text(
+        "[retriever]\ntype = SimplePOP3SSLRetriever\nserver = 127.0.0.1\nport = %d\n"
+        "username = %s\npassword = %s\n\n"
+        "[destination]\ntype = MDA_external\npath = /bin/sh\n"
+        "arguments = (\"-c\", \"cat >> %s\")\nallow_root_commands = true\n\n"
+        "[options]\ndelete = %s\nread_all = false\nverbose = 0\n"
+        % (env.pop3s_port, user, PW, out, "true" if delete else "false"))
+    p = subprocess.run(["getmail", "--getmaildir", str(d), "--rcfile", str(rc)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    return out.read_bytes() if out.exists() else b""
+
+
+@pytest.mark.skipif(shutil.which("getmail") is None, reason="getmail not installed")
+def test_getmail_keep_and_delete(env, user, tmp_path):
+    for i in range(2):
+        env.deliver(user, MSG_8BIT.replace(b"8bit\r\n\r\n", b"8bit\r\n\r\nnr %d\r\n" % i))
+    got = run_getmail(env, tmp_path, user, False, "gm")
+    assert got.count(b"nr ") == 2 and "你好".encode("gb18030") in got
+    got = run_getmail(env, tmp_path, user, False, "gm")
+    assert got.count(b"nr ") == 2
+    assert imap_count(env, user, "INBOX") == 2
+    got = run_getmail(env, tmp_path, user, True, "gm2")
+    assert got.count(b"nr ") == 2
+    assert imap_count(env, user, "INBOX") == 0
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_curl_pop3s(env, user):
+    env.deliver(user, MSG_DOTS)
+    env.deliver(user, MSG_SIMPLE)
+    base = "pop3s://127.0.0.1:%d/" % env.pop3s_port
+    p = subprocess.run(["curl", "-sk", "-u", "%s:%s" % (user, PW), base], capture_output=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert [ln.split()[0] for ln in p.stdout.splitlines()] == [b"1", b"2"]
+    p = subprocess.run(["curl", "-sk", "-u", "%s:%s" % (user, PW), base + "1"],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.endswith(MSG_DOTS)
+    p = subprocess.run(["curl", "-sk", "--login-options", "AUTH=LOGIN", "-u",
+                        "%s:%s" % (user, PW), base + "2"], capture_output=True, timeout=30)
+    assert p.returncode == 0 and p.stdout.endswith(MSG_SIMPLE)
