@@ -13,6 +13,7 @@
 #include "cli/cli.h"
 #include "lib/config.h"
 #include "lib/log.h"
+#include "lib/privdrop.h"
 
 #define ROOST_DEFAULT_CONFIG "/etc/roost/roost.conf"
 
@@ -139,6 +140,15 @@ int main(int argc, char **argv)
 	if (config_load(config_path, &config, err, sizeof(err)) < 0)
 		return cli_error(EX_CONFIG, "%s", err);
 	roost_config = config;
+
+	/* Work as the daemon's user, so that what we create (accounts.db,
+	 * stores) belongs to it. An empty `user` means "stay who we are". */
+	if (config->run_user != NULL && config->run_user[0] != '\0' &&
+	    priv_drop(config->run_user, err, sizeof(err)) < 0) {
+		cli_error(EX_CONFIG, "cannot switch to user '%s': %s", config->run_user, err);
+		config_free(&config);
+		return EX_CONFIG;
+	}
 
 	log_set_level(LOG_LVL_WARN);
 

@@ -62,6 +62,14 @@ class Cli:
 
 
 @pytest.fixture
+def request_cleanup():
+    todo = []
+    yield todo
+    for fn in todo:
+        fn()
+
+
+@pytest.fixture
 def cli(tmp_path):
     c = Cli(tmp_path)
     c.ok("domain", "add", "example.com")
@@ -103,6 +111,34 @@ def test_accounts_db_is_private(cli):
     import stat
     mode = stat.S_IMODE(os.stat(cli.dir / "data" / "accounts.db").st_mode)
     assert mode == 0o600, oct(mode)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
+def test_root_drops_to_configured_user(tmp_path, request_cleanup):
+    import pwd
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody'")
+    import pathlib
+    import shutil
+    import tempfile
+    # pytest's tmp_path lives under a root-only directory: use one in /tmp.
+    base = pathlib.Path(tempfile.mkdtemp(prefix="roost-cli-drop-", dir="/tmp"))
+    request_cleanup.append(lambda: shutil.rmtree(base, ignore_errors=True))
+    os.chmod(base, 0o777)
+    conf = tmp_path / "drop.conf"
+    conf.write_text("data_dir = %s\nuser = nobody\n" % (base / "data"))
+    p = subprocess.run([ROOST, "-c", str(conf), "domain", "add", "example.com"],
+                       capture_output=True, text=True)
+    assert p.returncode == EX_OK, p.stderr
+    st = os.stat(base / "data" / "accounts.db")
+    assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid)
+    conf.write_text("data_dir = %s\nuser = no-such-user-here\n" % (base / "data"))
+    p = subprocess.run([ROOST, "-c", str(conf), "domain", "list"], capture_output=True,
+                       text=True)
+    assert p.returncode == EX_CONFIG
+    assert p.stderr.startswith("roost: cannot switch to user 'no-such-user-here': ")
 
 
 def test_missing_config(tmp_path):
