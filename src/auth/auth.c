@@ -614,9 +614,13 @@ enum auth_status auth_finish_login(const struct auth_login_row *row, bool used_a
  * like a real one and reveals nothing. Also used by SCRAM. */
 void auth_fake_salt(const char *login, unsigned char salt[SCRAM_SALT_LEN])
 {
+	/* Keyed on the canonical form: "Ghost" and "ghost" must get the same
+	 * salt, as they would for a real account. */
+	char key[AUTH_ADDRESS_MAX];
+	auth_login_canonical(login, key, sizeof(key));
 	unsigned char mac[32];
 	unsigned int len = 0;
-	HMAC(EVP_sha256(), auth_db_secret(), 32, (const unsigned char *)login, strlen(login), mac,
+	HMAC(EVP_sha256(), auth_db_secret(), 32, (const unsigned char *)key, strlen(key), mac,
 	     &len);
 	memcpy(salt, mac, SCRAM_SALT_LEN);
 }

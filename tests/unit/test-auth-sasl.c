@@ -330,7 +330,8 @@ TEST(scram_unknown_user_looks_normal)
 	char first[2][256];
 	for (int i = 0; i < 2; i++) {
 		struct sasl_session *s = sasl_session_new("SCRAM-SHA-256", &imap);
-		const char *c1 = "n,,n=ghost@example.com,r=abc";
+		/* Same account in another spelling: same salt, as for real ones. */
+		const char *c1 = i ? "n,,n=Ghost,r=abc" : "n,,n=ghost@example.com,r=abc";
 		CHECK(step_str(s, c1, strlen(c1), &ch) == SASL_STEP_CHALLENGE);
 		snprintf(first[i], sizeof(first[i]), "%.*s", (int)ch.len, ch.p);
 		sasl_session_free(&s);
