@@ -1,5 +1,6 @@
 /* Accounts database: domains, accounts, aliases, app passwords, logins,
  * recipient resolution, abuse protection. Uses a fresh data dir. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -621,6 +622,69 @@ TEST(session_limit)
 	CHECK(auth_session_begin(0) == 1);
 	CHECK(auth_session_count(0) == 0);
 	auth_session_end(0);
+}
+
+/* Many threads logging in at once (as the thread pool does): results
+ * stay right and the session counts add up. */
+struct thread_arg {
+	int index;
+	int ok, failed;
+};
+
+static void *login_thread(void *varg)
+{
+	struct thread_arg *a = varg;
+	struct auth_client c = { AUTH_PROTO_IMAP, "10.0.0.1", true, true };
+	char ip[32];
+	snprintf(ip, sizeof(ip), "10.0.%d.1", a->index);
+	c.remote_ip = ip;
+	for (int i = 0; i < 20; i++) {
+		struct auth_result r;
+		bool right = (i + a->index) % 3 != 0;
+		enum auth_status st = auth_verify_password("conc@example.com", right ? "concpw" : "x",
+							   &c, &r);
+		if (st == AUTH_OK && right) {
+			a->ok++;
+			if (auth_session_begin(r.account_id) == 1)
+				auth_session_end(r.account_id);
+		} else if (st == AUTH_FAILED && !right) {
+			a->failed++;
+		}
+	}
+	return NULL;
+}
+
+TEST(concurrent_logins)
+{
+	setup();
+	auth_abuse_reset();
+	unsigned saved = cfg->auth_max_failures;
+	cfg->auth_max_failures = 100000;
+	add_user("conc@example.com", "concpw");
+	pthread_t t[8];
+	struct thread_arg args[8];
+	for (int i = 0; i < 8; i++) {
+		args[i] = (struct thread_arg){ i, 0, 0 };
+		CHECK(pthread_create(&t[i], NULL, login_thread, &args[i]) == 0);
+	}
+	int ok = 0, failed = 0;
+	for (int i = 0; i < 8; i++) {
+		pthread_join(t[i], NULL);
+		ok += args[i].ok;
+		failed += args[i].failed;
+	}
+	int expect_ok = 0;
+	for (int i = 0; i < 8; i++)
+		for (int j = 0; j < 20; j++)
+			expect_ok += (j + i) % 3 != 0;
+	CHECK(ok == expect_ok);
+	CHECK(failed == 8 * 20 - expect_ok);
+	struct auth_account a;
+	char err[256];
+	CHECK(auth_account_get("conc@example.com", &a, err, sizeof(err)) == 1);
+	CHECK(auth_session_count(a.id) == 0);
+	cfg->auth_max_failures = saved;
+	auth_abuse_reset();
 }
 
 TEST(plaintext_policy)
