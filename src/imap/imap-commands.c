@@ -41,6 +41,18 @@ static const struct imap_command imap_commands[] = {
 	{ "UNSELECT", cmd_close, SELECTED },
 
 	/* message commands (the message-commands engineer's lines) */
+	{ "FETCH", cmd_fetch, SELECTED | MSN },
+	{ "UID FETCH", cmd_fetch, SELECTED },
+	{ "STORE", cmd_store, SELECTED | MSN },
+	{ "UID STORE", cmd_store, SELECTED },
+	{ "SEARCH", cmd_search, SELECTED | MSN },
+	{ "UID SEARCH", cmd_search, SELECTED },
+	{ "COPY", cmd_copy, SELECTED | MSN },
+	{ "UID COPY", cmd_copy, SELECTED },
+	{ "MOVE", cmd_copy, SELECTED | MSN },
+	{ "UID MOVE", cmd_copy, SELECTED },
+	{ "EXPUNGE", cmd_expunge, SELECTED },
+	{ "UID EXPUNGE", cmd_expunge, SELECTED },
 };
 
 const struct imap_command *imap_command_find(const char *name)

@@ -95,4 +95,26 @@ bool imap_seqset_iter_next(const struct imap_seqset *set, struct imap_seqset_ite
  * buffer's limit is reached. */
 int imap_seqset_format(const struct imap_seqset *set, struct buf *out);
 
+/* --- sets against the selected mailbox (imap-seqset-view.c) ---------- */
+
+struct imap_session;
+struct store_uidset;
+struct pool;
+
+/* Turns a sequence-set argument of FETCH/STORE/COPY/MOVE/SEARCH into the
+ * message sequence numbers it names in the session's view. uid: the text
+ * is a UID set (UIDs not in the view are ignored, RFC 9051 6.4.9); else
+ * MSNs, where a number beyond the last message (including "*" in an empty
+ * mailbox) is an error (RFC 9051 9, seq-number). "$" is the SEARCHRES
+ * saved result (RFC 5182), empty when none was saved. 1 ok; -1 with
+ * *error_r for a BAD. msns_r must be initialised. */
+int imap_seqset_to_msns(struct imap_session *s, struct str text, bool uid,
+			struct imap_seqset *msns_r, const char **error_r);
+
+/* The UIDs of a resolved MSN set, as ranges for the store (allocated from
+ * pool). -1 on out of memory. */
+int imap_seqset_msns_to_store(struct imap_session *s, const struct imap_seqset *msns,
+			      struct pool *pool, struct imap_seqset *uids_r,
+			      struct store_uidset *store_r);
+
 #endif
