@@ -33,15 +33,15 @@ static const struct cli_command commands[] = {
 	  "       roost user del ADDRESS [--purge] [--json]\n"
 	  "       roost user list [DOMAIN] [--json]\n"
 	  "       roost user show ADDRESS [--json]\n"
-	  "       roost user passwd ADDRESS [--password-stdin]\n"
+	  "       roost user passwd ADDRESS [--password-stdin] [--json]\n"
 	  "       roost user set ADDRESS KEY=VALUE... [--json]\n"
 	  "         (imap=on|off pop3=on|off state=active|disabled quota=SIZE|unlimited\n"
 	  "          quota_messages=N require_app_password=yes|no\n"
 	  "          pop3_dele=expunge|keep|trash|default pop3_offer_days=N|default)\n"
-	  "       roost user rename ADDRESS NEW-ADDRESS" },
+	  "       roost user rename ADDRESS NEW-ADDRESS [--json]" },
 	{ "alias", cmd_alias,
 	  "alias add ALIAS TARGET [--json]\n"
-	  "       roost alias del ALIAS\n"
+	  "       roost alias del ALIAS [--json]\n"
 	  "       roost alias list [TARGET] [--json]" },
 	{ "domain", cmd_domain,
 	  "domain add DOMAIN [--json]\n"
@@ -50,7 +50,7 @@ static const struct cli_command commands[] = {
 	{ "app-password", cmd_app_password,
 	  "app-password add USER LABEL [--json]\n"
 	  "       roost app-password list USER [--json]\n"
-	  "       roost app-password revoke USER ID" },
+	  "       roost app-password revoke USER ID [--json]" },
 	{ "auth", cmd_auth,
 	  "auth test ADDRESS [--protocol imap|pop3|smtp|web] [--password-stdin] [--json]\n"
 	  "       roost auth sasl MECHANISM [--protocol imap|pop3|smtp|web] [--json]" },

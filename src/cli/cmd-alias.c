@@ -47,7 +47,11 @@ static int alias_add(int argc, char **argv)
 
 static int alias_del(int argc, char **argv)
 {
-	const struct cli_option opts[] = { { NULL, NULL, NULL } };
+	bool json = false;
+	const struct cli_option opts[] = {
+		{ "json", &json, NULL },
+		{ NULL, NULL, NULL },
+	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
 	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
@@ -64,7 +68,13 @@ static int alias_del(int argc, char **argv)
 	enum auth_err code;
 	if (auth_alias_del(norm, &code, err, sizeof(err)) < 0)
 		return cli_error(cli_exit_for_auth_err(code), "alias del: %s", err);
-	printf("deleted alias %s\n", norm);
+	if (json) {
+		printf("{\"deleted\": ");
+		cli_json_string(stdout, norm);
+		printf("}\n");
+	} else {
+		printf("deleted alias %s\n", norm);
+	}
 	return EX_OK;
 }
 

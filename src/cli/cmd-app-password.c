@@ -129,7 +129,11 @@ static int app_list(int argc, char **argv)
 
 static int app_revoke(int argc, char **argv)
 {
-	const struct cli_option opts[] = { { NULL, NULL, NULL } };
+	bool json = false;
+	const struct cli_option opts[] = {
+		{ "json", &json, NULL },
+		{ NULL, NULL, NULL },
+	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
 	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
@@ -155,7 +159,13 @@ static int app_revoke(int argc, char **argv)
 		return cli_error(EX_NOUSER, "app-password revoke: %s does not exist", pos[0]);
 	if (auth_app_password_revoke(a.address, id, &ec, err, sizeof(err)) < 0)
 		return cli_error(cli_exit_for_auth_err(ec), "app-password revoke: %s", err);
-	printf("revoked app password %lld of %s\n", id, a.address);
+	if (json) {
+		printf("{\"revoked\": %lld, \"address\": ", id);
+		cli_json_string(stdout, a.address);
+		printf("}\n");
+	} else {
+		printf("revoked app password %lld of %s\n", id, a.address);
+	}
 	return EX_OK;
 }
 

@@ -370,8 +370,9 @@ static int user_show(int argc, char **argv)
 
 static int user_passwd(int argc, char **argv)
 {
-	bool from_stdin = false;
+	bool from_stdin = false, json = false;
 	const struct cli_option opts[] = {
+		{ "json", &json, NULL },
 		{ "password-stdin", &from_stdin, NULL },
 		{ NULL, NULL, NULL },
 	};
@@ -395,7 +396,13 @@ static int user_passwd(int argc, char **argv)
 	explicit_bzero(password, sizeof(password));
 	if (r < 0)
 		return cli_error(cli_exit_for_auth_err(code), "user passwd: %s", err);
-	printf("password of %s changed\n", a.address);
+	if (json) {
+		printf("{\"password_changed\": ");
+		cli_json_string(stdout, a.address);
+		printf("}\n");
+	} else {
+		printf("password of %s changed\n", a.address);
+	}
 	return EX_OK;
 }
 
@@ -447,7 +454,11 @@ static int user_set(int argc, char **argv)
 
 static int user_rename(int argc, char **argv)
 {
-	const struct cli_option opts[] = { { NULL, NULL, NULL } };
+	bool json = false;
+	const struct cli_option opts[] = {
+		{ "json", &json, NULL },
+		{ NULL, NULL, NULL },
+	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
 	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
@@ -464,7 +475,15 @@ static int user_rename(int argc, char **argv)
 	enum auth_err code;
 	if (auth_account_rename(a1, a2, &code, err, sizeof(err)) < 0)
 		return cli_error(cli_exit_for_auth_err(code), "user rename: %s", err);
-	printf("renamed %s to %s\n", a1, a2);
+	if (json) {
+		struct auth_account a;
+		if (auth_account_get(a2, &a, err, sizeof(err)) != 1)
+			return cli_error(EX_TEMPFAIL, "user rename: %s", err);
+		json_account(stdout, &a);
+		fputc('\n', stdout);
+	} else {
+		printf("renamed %s to %s\n", a1, a2);
+	}
 	return EX_OK;
 }
 

@@ -315,6 +315,8 @@ def test_user_passwd(cli):
                    input="oldpass\n").returncode == EX_NOPERM
     cli.fails(EX_NOUSER, "roost: user passwd: ghost@example.com does not exist",
               "user", "passwd", "ghost@example.com", "--password-stdin", input="x\n")
+    assert cli.json("user", "passwd", "fay", "--password-stdin", input="third\n") == {
+        "password_changed": "fay@example.com"}
     cli.fails(EX_USAGE, "roost: user passwd: no terminal to ask for the password; use "
               "--password-stdin", "user", "passwd", "fay")
 
@@ -338,6 +340,8 @@ def test_user_rename_and_del(cli):
     add_user(cli, "taken@new.org")
     cli.fails(EX_CANTCREAT, "roost: user rename: taken@new.org already exists",
               "user", "rename", "gus@new.org", "taken@new.org")
+    assert cli.json("user", "rename", "gus@new.org", "gus2@new.org")["id"] == before["id"]
+    cli.ok("user", "rename", "gus2@new.org", "gus@new.org")
     cli.fails(EX_USAGE, "roost: user rename: need the address and the new address",
               "user", "rename", "gus@new.org")
 
@@ -383,6 +387,8 @@ def test_alias_commands(cli):
     cli.fails(EX_NOUSER, "roost: alias list: ghost does not exist", "alias", "list", "ghost")
     assert cli.ok("alias", "del", "abuse@example.org").stdout == \
         "deleted alias abuse@example.org\n"
+    cli.ok("alias", "add", "abuse@example.org", "hal")
+    assert cli.json("alias", "del", "Abuse@example.org") == {"deleted": "abuse@example.org"}
     cli.fails(EX_NOUSER, "roost: alias del: alias abuse@example.org does not exist",
               "alias", "del", "abuse@example.org")
     cli.fails(EX_NOUSER, "roost: user del: postmaster@example.com is an alias of "
@@ -442,6 +448,9 @@ def test_app_password_lifecycle(cli):
                    input=code1 + "\n").returncode == EX_NOPERM
     cli.fails(EX_NOUSER, "roost: app-password revoke: ivy@example.com has no app password "
               "with id %d" % first_id, "app-password", "revoke", "ivy", str(first_id))
+    second_id = lst[1]["id"]
+    assert cli.json("app-password", "revoke", "ivy", str(second_id)) == {
+        "revoked": second_id, "address": "ivy@example.com"}
     cli.fails(EX_USAGE, "roost: app-password revoke: 'abc' is not an id (see app-password list)",
               "app-password", "revoke", "ivy", "abc")
     cli.fails(EX_NOUSER, "roost: app-password add: ghost does not exist",
@@ -452,11 +461,11 @@ def test_app_password_lifecycle(cli):
               "app-password", "add", "ivy", "")
     cli.fails(EX_USAGE, "roost: app-password add: too many arguments (quote a label with "
               "spaces)", "app-password", "add", "ivy", "my", "phone")
-    assert len(cli.json("app-password", "list", "ivy")) == 1
+    assert len(cli.json("app-password", "list", "ivy")) == 0
     # Labels with quotes, backslashes and CJK survive JSON; controls and bad UTF-8 do not.
     tricky = 'say "hi" \\ 你好'
     assert cli.json("app-password", "add", "ivy", tricky)["label"] == tricky
-    assert cli.json("app-password", "list", "ivy")[-1]["label"] == tricky
+    assert cli.json("app-password", "list", "ivy")[0]["label"] == tricky
     cli.fails(EX_DATAERR, "roost: app-password add: label contains a control character",
               "app-password", "add", "ivy", "tab\there")
 
