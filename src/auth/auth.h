@@ -58,7 +58,9 @@
 int auth_init(const struct config *config, char *err, size_t errcap);
 void auth_deinit(void);
 /* Switch to a freshly loaded config (SIGHUP). The database path is not
- * reopened. */
+ * reopened and the dummy hash for unknown logins keeps the scheme it was
+ * made with at auth_init. Threads may still be reading the old config
+ * while this runs: free it only once they cannot be. */
 void auth_set_config(const struct config *config);
 
 /* ------------------------------------------------------------------ */
