@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -289,6 +290,11 @@ int main(int argc, char **argv)
 	bool as_root = geteuid() == 0;
 	uid_t uid = 0;
 	gid_t gid = 0;
+	if (as_root && config->run_user[0] == '\0') {
+		fprintf(stderr, "roostd: %s: user: is empty, but roostd was started as root and "
+				"never runs protocol code as root (set e.g. user = roost)\n", path);
+		return EX_CONFIG;
+	}
 	if (as_root && priv_lookup(config->run_user, &uid, &gid, err, sizeof(err)) < 0) {
 		fprintf(stderr, "roostd: %s: %s\n", path, err);
 		return EX_CONFIG;
@@ -327,6 +333,12 @@ int main(int argc, char **argv)
 		}
 		log_info("privileges", "user=%s uid=%u gid=%u", config->run_user, (unsigned)uid,
 			 (unsigned)gid);
+#if defined(__SANITIZE_ADDRESS__)
+		/* setuid() made the process non-dumpable, which keeps
+		 * LeakSanitizer from inspecting it at exit. Sanitizer builds
+		 * only: a production daemon stays non-dumpable. */
+		prctl(PR_SET_DUMPABLE, 1);
+#endif
 	}
 
 	if (store_init(config->data_dir, err, sizeof(err)) < 0) {
