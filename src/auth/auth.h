@@ -168,7 +168,8 @@ bool auth_plaintext_allowed(bool secured, bool loopback);
  * consecutive failures the delay is auth.fail_delay_ms * 2^(n-1), capped at
  * 15 seconds; after auth.max_failures the IP (or login) is locked out for
  * auth.lockout_seconds. A successful login clears the counters of its IP
- * and account. Loopback clients are delayed but never locked out.
+ * and account. A loopback client's IP is never locked out (a local proxy
+ * or webmail would lock out everyone behind it); its logins still are.
  *
  * The delay is NOT slept inside auth_verify_password (a sleeping thread-pool
  * job would let a few attackers starve every login): it is returned in
@@ -317,7 +318,8 @@ int auth_account_rename(const char *address, const char *new_address, enum auth_
 int auth_alias_add(const char *alias, const char *target, enum auth_err *code_r, char *err,
 		   size_t errcap);
 int auth_alias_del(const char *alias, enum auth_err *code_r, char *err, size_t errcap);
-/* All aliases (target == NULL) or those of one account. */
+/* All aliases (target == NULL) or those of one account: 1, 0 when target
+ * is not an account (err says so), -1 on error. */
 int auth_alias_list(const char *target,
 		    bool (*cb)(void *ctx, const char *alias, const char *target, int64_t created),
 		    void *ctx, char *err, size_t errcap);
