@@ -383,6 +383,15 @@ TEST(cache_open_rejects_bad_blobs)
 	CHECK(mime_cache_open(&c, p.blob.data, p.blob.len - 1) == -1);
 	CHECK(mime_cache_open(&c, p.blob.data, p.blob.len) == 1);
 	CHECK(mime_cache_msg_size(&c) == p.len);
+	/* A damaged part record never yields a range outside the message. */
+	size_t rec1 = 36 + 17 * 4; /* header + one record: part 1's first field */
+	p.blob.data[rec1 + 3 * 4 + 3] = (char)0x7f; /* body_len of part 1 */
+	CHECK(mime_cache_open(&c, p.blob.data, p.blob.len) == 1);
+	struct mime_part_info in;
+	uint32_t s1[] = { 1 };
+	CHECK(mime_cache_part(&c, 1, &in) == 0);
+	CHECK(mime_cache_find_part(&c, s1, 1, &in) == 0);
+	CHECK(mime_cache_part(&c, 2, &in) == 1);
 	parsed_free(&p);
 	CHECK(mime_cache_open(&c, NULL, 0) == -1);
 }
