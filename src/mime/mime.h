@@ -18,16 +18,21 @@
  * Limits (also documented in docs/):
  *   MIME_MAX_MESSAGE_SIZE  offsets are 32-bit: larger messages are refused.
  *   MIME_MAX_DEPTH         nesting of multipart and message/rfc822 beyond
- *                          this is not parsed: the innermost entity is
- *                          treated as an opaque leaf (its body one part).
+ *                          this is not parsed: the entity at the limit is
+ *                          a leaf, shown as text/plain (a multipart) or
+ *                          application/octet-stream (a message/rfc822).
  *   MIME_MAX_PARTS         entities per message; further parts of a
  *                          multipart are not listed (their bytes stay in
  *                          the multipart's body).
  *   MIME_MAX_PARAMS        Content-Type / Content-Disposition parameters
  *                          kept per entity; later ones are ignored.
  *   MIME_MAX_BOUNDARY      a boundary longer than this (RFC 2046 allows 70)
- *                          is not recognised: the multipart has no parts
- *                          and is shown as one empty-part multipart.
+ *                          is not recognised.
+ * A multipart without a usable boundary or without any delimiter line is
+ * shown as text/plain; message/rfc822 in base64 or quoted-printable as
+ * application/octet-stream (RFC 2046 5.2.1 forbids it). message/global is
+ * shown as a basic part, never encapsulated: IMAP4rev1 clients could not
+ * parse it otherwise. More in docs/mime.md.
  */
 #ifndef ROOST_MIME_H
 #define ROOST_MIME_H
