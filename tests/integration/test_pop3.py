@@ -910,3 +910,79 @@ def test_large_retr_streams_with_flat_memory(env, user):
     if not sanitized:
         assert peak - base < 24 * 1024, (base, peak)
     r.cmd("QUIT")
+
+
+# --- sessions ending in other ways -------------------------------------------------
+
+def test_retr_of_message_expunged_by_imap(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    env.deliver(user, MSG_DOTS)
+    p = pop(env, user)
+    imap = env.imap(user, PW)
+    imap.select("INBOX")
+    imap.store("1", "+FLAGS", "(\\Deleted)")
+    imap.expunge()
+    imap.logout()
+    # The snapshot still numbers it, but its content is gone.
+    assert p.stat()[0] == 2
+    with pytest.raises(poplib.error_proto, match="message 1 was removed by another session"):
+        p.retr(1)
+    assert p.retr(2)[1][-1] == b"end"
+    p.dele(1)
+    p.dele(2)
+    assert p.quit().startswith(b"+OK")
+    assert imap_count(env, user, "INBOX") == 0
+
+
+def test_autologout_deletes_nothing(roostd):
+    env = Env(roostd, extra="idle_timeout = 1\n")
+    env.add_user("gu@example.com", PW)
+    env.deliver("gu@example.com", MSG_SIMPLE)
+    r = Raw(env.pop3_port)
+    r.login("gu@example.com", PW)
+    assert r.cmd("DELE 1") == b"+OK message 1 deleted"
+    assert r.line() == b"-ERR Autologout; idle for too long"
+    assert r.eof()
+    p = pop(env, "gu@example.com")
+    assert p.stat()[0] == 1
+    p.quit()
+
+
+def test_shutdown_says_goodbye_and_deletes_nothing(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    r = Raw(env.pop3_port)
+    r.login(user, PW)
+    assert r.cmd("DELE 1").startswith(b"+OK")
+    env.d.signal(15)
+    assert r.line() == b"-ERR [SYS/TEMP] Server shutting down; please reconnect later"
+    assert r.eof()
+    assert env.d.proc.wait(20) == 0
+    env.d.logf.close()
+    env.d.start()
+    env.pop3_port = env.d.ports["pop3"]
+    p = pop(env, user)
+    assert p.stat()[0] == 1
+    p.quit()
+
+
+def test_account_disabled_and_session_limit(roostd):
+    env = Env(roostd, extra="[auth]\nmax_sessions_per_user = 1\nfail_delay_ms = 20\n")
+    env.add_user("he@example.com", PW)
+    imap = env.imap("he@example.com", PW)
+    r = Raw(env.pop3_port)
+    r.cmd("USER he@example.com")
+    assert r.cmd("PASS " + PW) == b"-ERR [IN-USE] Too many sessions for this account"
+    imap.logout()
+    time.sleep(0.2)
+    r.cmd("USER he@example.com")
+    assert r.cmd("PASS " + PW).startswith(b"+OK Logged in")
+    r.cmd("QUIT")
+    env.cli("user", "set", "he@example.com", "state=disabled")
+    r = Raw(env.pop3_port)
+    r.cmd("USER he@example.com")
+    resp = r.cmd("PASS " + PW)
+    assert resp.startswith(b"-ERR [SYS/PERM] "), resp
+    # A wrong password does not reveal the state.
+    r.cmd("USER he@example.com")
+    assert r.cmd("PASS wrong") == b"-ERR [AUTH] Authentication failed"
+    r.cmd("QUIT")
