@@ -361,3 +361,18 @@ def test_refuses_to_run_as_root_without_user(roostd):
     p = run_roostd(d.conf)
     assert p.returncode == 78
     assert "never runs protocol code as root" in p.stderr
+
+
+def test_example_config_is_valid(tls_cert):
+    """roost.conf.example passes roostd -t once its certificate exists."""
+    from conftest import REPO
+    text = open(os.path.join(REPO, "roost.conf.example")).read()
+    text = text.replace("/etc/roost/cert.pem", tls_cert[0]).replace("/etc/roost/key.pem",
+                                                                     tls_cert[1])
+    d = shared_tmpdir("roost-example-")
+    conf = os.path.join(d, "roost.conf")
+    with open(conf, "w") as f:
+        f.write(text)
+    p = run_roostd(conf, "-t")
+    assert p.returncode == 0, p.stderr
+    assert "(5 listeners)" in p.stdout
