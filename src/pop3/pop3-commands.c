@@ -60,6 +60,7 @@ static void seen_work(void *arg)
 }
 
 static void seen_kick(struct pop3_session *s);
+static void update_start(struct pop3_session *s);
 
 static void seen_done(void *arg)
 {
@@ -72,6 +73,8 @@ static void seen_done(void *arg)
 	s->seen_job_running = false;
 	if (conn_is_closing(s->c))
 		pop3_seen_flush_now(s);
+	else if (s->quit_waiting)
+		update_start(s);
 	else
 		seen_kick(s);
 }
@@ -388,22 +391,21 @@ static void update_done(void *arg)
 	conn_close(s->c, "QUIT");
 }
 
-static void cmd_quit(struct pop3_session *s)
+static void update_start(struct pop3_session *s)
 {
+	s->quit_waiting = false;
 	struct update_job *job = calloc(1, sizeof(*job));
 	if (job == NULL) {
 		pop3_reply_err(s, "[SYS/TEMP] Out of memory; no messages were deleted");
 		conn_close(s->c, "QUIT");
 		return;
 	}
-	s->state = POP3_STATE_UPDATE;
 	job->s = s;
 	job->md = s->md;
 	job->seen_uids = s->seen_pending;
 	job->seen_count = s->seen_count;
 	s->seen_pending = NULL;
 	s->seen_count = s->seen_cap = 0;
-	pop3_busy_begin(s);
 	if (conn_run_async(s->c, update_work, update_done, job) < 0) {
 		s->seen_pending = job->seen_uids;
 		s->seen_count = s->seen_cap = job->seen_count;
@@ -411,6 +413,16 @@ static void cmd_quit(struct pop3_session *s)
 		pop3_reply_err(s, "[SYS/TEMP] Server busy; no messages were deleted");
 		conn_close(s->c, "QUIT");
 	}
+}
+
+static void cmd_quit(struct pop3_session *s)
+{
+	s->state = POP3_STATE_UPDATE;
+	pop3_busy_begin(s);
+	if (s->seen_job_running)
+		s->quit_waiting = true; /* seen_done starts the update */
+	else
+		update_start(s);
 }
 
 /* ------------------------------------------------------------------ */

@@ -82,6 +82,10 @@ struct pop3_session {
 	uint32_t *seen_pending;
 	size_t seen_count, seen_cap;
 	bool seen_job_running;
+	/* QUIT arrived while a \Seen update ran: the UPDATE state starts
+	 * when it is done, so the two never race (a message moved to Trash
+	 * keeps the \Seen its RETR gave it). */
+	bool quit_waiting;
 
 	/* counters for the logout log line */
 	unsigned retr_count, top_count, dele_count;

@@ -717,14 +717,17 @@ def test_policy_trash(env, user):
     env.deliver(user, MSG_DOTS)
     env.cli("user", "set", user, "pop3_dele=trash")
     p = pop(env, user)
+    p.retr(2)
     p.dele(2)
     p.quit()
     assert imap_count(env, user, "INBOX") == 1
     assert imap_count(env, user, "Trash") == 1
     imap = env.imap(user, PW)
     imap.select("Trash", readonly=True)
-    typ, data = imap.fetch("1", "(BODY.PEEK[])")
+    typ, data = imap.fetch("1", "(FLAGS BODY.PEEK[])")
     assert data[0][1].endswith(MSG_DOTS)
+    # Downloaded before it was deleted: it arrives in Trash as read.
+    assert b"\\Seen" in data[0][0]
     imap.logout()
 
 
