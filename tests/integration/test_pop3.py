@@ -989,3 +989,24 @@ def test_account_disabled_and_session_limit(roostd):
     r.cmd("USER he@example.com")
     assert r.cmd("PASS wrong") == b"-ERR [AUTH] Authentication failed"
     r.cmd("QUIT")
+
+
+def test_commands_byte_by_byte_and_pipelined_sasl(env, user):
+    env.deliver(user, MSG_SIMPLE)
+    r = Raw(env.pop3_port)
+    for b in ("USER %s\r\nPASS %s\r\nStAt\r\n" % (user, PW)).encode():
+        r.send(bytes([b]))
+        time.sleep(0.001)
+    assert r.line() == b"+OK Send your password"
+    assert r.line().startswith(b"+OK Logged in")
+    assert re.fullmatch(rb"\+OK 1 \d+", r.line())
+    r.cmd("QUIT")
+    # AUTH LOGIN with both responses sent before the challenges arrive.
+    r = Raw(env.pop3_port)
+    r.send(b"AUTH LOGIN\r\n" + base64.b64encode(user.encode()) + b"\r\n" +
+           base64.b64encode(PW.encode()) + b"\r\nLIST 1\r\nQUIT\r\n")
+    assert r.line() == b"+ VXNlcm5hbWU6"
+    assert r.line() == b"+ UGFzc3dvcmQ6"
+    assert r.line().startswith(b"+OK Logged in")
+    assert re.fullmatch(rb"\+OK 1 \d+", r.line())
+    assert r.line().startswith(b"+OK Roost POP3 signing off")
