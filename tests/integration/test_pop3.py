@@ -1010,3 +1010,33 @@ def test_commands_byte_by_byte_and_pipelined_sasl(env, user):
     assert r.line().startswith(b"+OK Logged in")
     assert re.fullmatch(rb"\+OK 1 \d+", r.line())
     assert r.line().startswith(b"+OK Roost POP3 signing off")
+
+
+def test_list_and_uidl_of_many_messages(env, user):
+    # More lines than one LIST/UIDL step produces, imported in one go (into
+    # the daemon's directory: the CLI runs as the unprivileged user).
+    n = 700
+    mbox = os.path.join(env.d.dir, "many.mbox")
+    with open(mbox, "wb") as f:
+        for i in range(n):
+            f.write(b"From sender@example.org Mon Jan  1 00:00:00 2024\n"
+                    b"Subject: many %d\n\n%s\n\n" % (i, b"b" * (i % 50)))
+    os.chmod(mbox, 0o644)
+    env.cli("import", "mbox", mbox, user)
+    r = Raw(env.pop3_port)
+    r.login(user, PW)
+    assert r.cmd("DELE 300") == b"+OK message 300 deleted"
+    r.send(b"LIST\r\nUIDL\r\nSTAT\r\n")
+    head = r.line()
+    listing = r.multiline().split(b"\r\n")[:-1]
+    assert r.line() == b"+OK Unique-ID listing follows"
+    uidls = r.multiline().split(b"\r\n")[:-1]
+    stat = r.line().split()
+    assert head == b"+OK %d messages (%s octets)" % (n - 1, stat[2])
+    nums = [int(ln.split()[0]) for ln in listing]
+    assert nums == [i for i in range(1, n + 1) if i != 300]
+    assert [int(ln.split()[0]) for ln in uidls] == nums
+    assert len({ln.split()[1] for ln in uidls}) == n - 1
+    assert sum(int(ln.split()[1]) for ln in listing) == int(stat[2])
+    assert int(stat[1]) == n - 1
+    r.cmd("QUIT")
