@@ -220,10 +220,14 @@ static long prompt_tty(int fd, const char *prompt, char *buf, size_t cap)
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
 	quiet.c_lflag |= ICANON;
-	if (write(fd, prompt, strlen(prompt)) < 0)
-		return -1;
+	/* Echo off first, then the prompt: whatever is typed once the prompt
+	 * shows is never echoed. */
 	if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
 		return -1;
+	if (write(fd, prompt, strlen(prompt)) < 0) {
+		tcsetattr(fd, TCSAFLUSH, &old);
+		return -1;
+	}
 	long n = read_line_fd(fd, buf, cap);
 	tcsetattr(fd, TCSAFLUSH, &old);
 	if (write(fd, "\n", 1) < 0)

@@ -216,6 +216,58 @@ def test_user_add_and_errors(cli):
     assert a["imap"] is True and a["pop3"] is True and a["state"] == "active"
 
 
+def run_with_tty(cli, args, answers):
+    """Runs roost with a pseudo-terminal as its controlling terminal and
+    answers its password prompts one at a time (an answer typed before its
+    prompt would be flushed when echo is turned off). Returns (exit code,
+    everything shown)."""
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(ROOST, [ROOST, "-c", str(cli.conf), *args])
+    shown = b""
+
+    def read_some():
+        r, _, _ = select.select([fd], [], [], 20)
+        if not r:
+            raise TimeoutError(shown)
+        try:
+            return os.read(fd, 1024)
+        except OSError:         # EIO: the child closed the terminal
+            return b""
+
+    for k, answer in enumerate(answers):
+        while shown.count(b"Password") <= k or not shown.endswith(b": "):
+            chunk = read_some()
+            if not chunk:
+                break
+            shown += chunk
+        os.write(fd, answer.encode() + b"\n")
+    while True:
+        chunk = read_some()
+        if not chunk:
+            break
+        shown += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode()
+
+
+def test_password_prompt_on_terminal(cli):
+    code, shown = run_with_tty(cli, ["user", "add", "tty@example.com"], ["s3cret", "s3cret"])
+    assert code == EX_OK, shown
+    assert "Password: " in shown and "Password (again): " in shown
+    assert "s3cret" not in shown            # no echo
+    assert cli.run("auth", "test", "tty", "--password-stdin",
+                   input="s3cret\n").returncode == EX_OK
+    code, shown = run_with_tty(cli, ["user", "passwd", "tty"], ["one", "two"])
+    assert code == EX_DATAERR
+    assert "roost: user passwd: the passwords do not match" in shown
+    code, shown = run_with_tty(cli, ["auth", "test", "tty"], ["s3cret"])
+    assert code == EX_OK and "OK tty@example.com" in shown
+
+
 def test_user_add_imported_hash(cli):
     # openssl passwd -6 -salt saltsalt pencil
     h = ("$6$saltsalt$rD9fW1BwIrjB90WCgCTdIQc3phTBhf04I6Iw/XlgKD9E9aEbzqGZipjiFxGo/"
