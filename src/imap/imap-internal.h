@@ -47,6 +47,34 @@ void imap_append_stream_data(struct imap_session *s, const void *data, size_t le
 /* Drop blobs of an APPEND that will not complete. */
 void imap_append_abort(struct imap_session *s);
 
+/* STATUS items (cmd-status.c), shared with LIST-STATUS. */
+enum imap_status_item {
+	IMAP_STATUS_MESSAGES = 1u << 0,
+	IMAP_STATUS_UIDNEXT = 1u << 1,
+	IMAP_STATUS_UIDVALIDITY = 1u << 2,
+	IMAP_STATUS_UNSEEN = 1u << 3,
+	IMAP_STATUS_DELETED = 1u << 4,
+	IMAP_STATUS_SIZE = 1u << 5,
+	IMAP_STATUS_HIGHESTMODSEQ = 1u << 6,
+	IMAP_STATUS_RECENT = 1u << 7,
+	IMAP_STATUS_APPENDLIMIT = 1u << 8,
+};
+/* Parses "(MESSAGES UNSEEN ...)". -1 on a bad list. */
+int imap_status_parse_items(struct imap_session *s, const struct imap_arg *arg,
+			    unsigned *items_r);
+/* Appends "* STATUS name (...)\r\n". -1 with the store error set. */
+int imap_status_format(struct imap_session *s, uint64_t mailbox_id, const char *name,
+		       unsigned items, struct buf *out);
+
+/* LIST attributes "\HasNoChildren \Sent" (cmd-list.c) from store attrs. */
+void imap_list_format_attrs(struct buf *out, uint32_t attrs, bool special_use);
+
+/* The mailbox argument of CREATE/DELETE/RENAME/SUBSCRIBE (cmd-create.c):
+ * converted from the client's form into the pool. Returns 1, or -1 after
+ * recording BAD/NO on cmd. */
+int imap_mailbox_arg(struct imap_cmd *cmd, const struct imap_arg *arg, bool strip_delim,
+		     const char **name_r);
+
 /* The change bus told us about the selected mailbox (wakeup callback). */
 void imap_session_changed(struct imap_session *s);
 /* The selected mailbox disappeared: BYE and close. */

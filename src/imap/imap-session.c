@@ -319,7 +319,7 @@ static void dispatch(struct imap_session *s)
 	s->cmd = cmd;
 	if (def->func(cmd) == 1)
 		finish_command(s);
-	else
+	else if (!s->idling && !s->sasl_waiting)
 		imap_session_suspend_input(s);
 	return;
 done:

@@ -1,0 +1,290 @@
+/* cmd-select.c - SELECT and EXAMINE (RFC 9051 6.3.2, 6.3.3), with the
+ * CONDSTORE parameter (RFC 7162 3.1.8) and QRESYNC resynchronisation
+ * (RFC 7162 3.2.5): a client that was offline tells us what it last saw
+ * (UIDVALIDITY and HIGHESTMODSEQ) and gets, before the tagged OK, one
+ * "VANISHED (EARLIER)" with the UIDs expunged since and a FETCH for every
+ * message changed since. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/imap-commands.h"
+#include "imap/imap-internal.h"
+#include "imap/imap-seqset.h"
+#include "lib/pool.h"
+
+struct qresync_params {
+	bool present;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	struct imap_seqset known_uids; /* parsed; empty = all */
+	bool have_known;
+};
+
+/* RFC 7162 3.2.5: QRESYNC (uidvalidity mod-sequence-value [known-uids
+ * [seq-match-data]]). seq-match-data only helps servers without complete
+ * expunge history; we keep tombstones, so it is checked and ignored. */
+static int parse_qresync(struct imap_cmd *cmd, const struct imap_arg *arg,
+			 struct qresync_params *q)
+{
+	const struct imap_arg *list;
+	size_t n;
+	struct str s;
+	uint64_t v;
+	if (!imap_arg_get_list(arg, &list, &n) || n < 2 || n > 4) {
+		imap_cmd_bad(cmd, "QRESYNC needs (uidvalidity modseq [known-uids [seq-match]])");
+		return -1;
+	}
+	if (!imap_arg_get_atom(&list[0], &s) || str_to_u32(s, &q->uidvalidity) < 0 ||
+	    q->uidvalidity == 0) {
+		imap_cmd_bad(cmd, "Invalid UIDVALIDITY in QRESYNC");
+		return -1;
+	}
+	if (!imap_arg_get_atom(&list[1], &s) || str_to_u64(s, &v) < 0 || v == 0 ||
+	    v > INT64_MAX) {
+		imap_cmd_bad(cmd, "Invalid mod-sequence in QRESYNC");
+		return -1;
+	}
+	q->modseq = v;
+	if (n >= 3) {
+		const char *err;
+		if (!imap_arg_get_atom(&list[2], &s) ||
+		    imap_seqset_parse(s, false, &q->known_uids, &err) < 0) {
+			imap_cmd_bad(cmd, "Invalid known-uids in QRESYNC");
+			return -1;
+		}
+		q->have_known = true;
+	}
+	if (n == 4) {
+		const struct imap_arg *m;
+		size_t mn;
+		struct str a, b;
+		if (!imap_arg_get_list(&list[3], &m, &mn) || mn != 2 ||
+		    !imap_arg_get_atom(&m[0], &a) || !imap_arg_get_atom(&m[1], &b) ||
+		    !imap_seqset_is_syntax(a) || !imap_seqset_is_syntax(b)) {
+			imap_cmd_bad(cmd, "Invalid sequence match data in QRESYNC");
+			return -1;
+		}
+	}
+	q->present = true;
+	return 1;
+}
+
+/* "* FLAGS (...)" with the system flags and the keywords in use. */
+static void send_flags(struct imap_session *s, const struct store_msg_list *l, bool readonly)
+{
+	struct buf b = BUF_INIT(0);
+	buf_append_cstr(&b, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	/* Distinct keywords over all interned sets, first spelling kept. */
+	struct buf seen = BUF_INIT(0);
+	for (uint32_t i = 1; i < l->kwset_count; i++) {
+		struct str set = str_c(l->kwsets[i]);
+		while (set.len > 0) {
+			long sp = str_find_char(set, ' ');
+			struct str kw = str_sub(set, 0, sp < 0 ? set.len : (size_t)sp);
+			set = str_sub(set, sp < 0 ? set.len : (size_t)sp + 1, set.len);
+			if (kw.len == 0)
+				continue;
+			/* " kw " search in the list of already written ones */
+			struct buf probe = BUF_INIT(0);
+			buf_printf(&probe, " %.*s ", (int)kw.len, kw.p);
+			bool dup = str_find_nocase(buf_str(&seen), buf_str(&probe)) >= 0;
+			buf_free(&probe);
+			if (dup)
+				continue;
+			if (seen.len == 0)
+				buf_append_char(&seen, ' ');
+			buf_printf(&seen, "%.*s ", (int)kw.len, kw.p);
+			buf_printf(&b, " %.*s", (int)kw.len, kw.p);
+		}
+	}
+	buf_free(&seen);
+	buf_append_cstr(&b, ")\r\n");
+	imap_session_write_buf(s, &b);
+	buf_free(&b);
+	if (readonly)
+		imap_session_write_cstr(s, "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
+	else
+		imap_session_write_cstr(s, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted "
+					   "\\Seen \\Draft \\*)] Flags permitted\r\n");
+}
+
+static void send_qresync(struct imap_session *s, struct qresync_params *q)
+{
+	struct imap_view *v = &s->view;
+	struct store_msg_list *l = v->msgs;
+
+	/* RFC 7162 3.2.5.1: a different UIDVALIDITY means the client's
+	 * cache is void: no VANISHED/FETCH, just the normal SELECT. */
+	if (q->uidvalidity != v->uidvalidity)
+		return;
+	if (q->have_known)
+		imap_seqset_resolve(&q->known_uids, imap_view_max_uid(s));
+
+	struct store_changes *ch = NULL;
+	if (store_changes_since(s->user, v->mailbox_id, q->modseq, &ch) == 1) {
+		struct imap_seqset gone = IMAP_SEQSET_INIT;
+		for (size_t i = 0; i < ch->expunged.count; i++) {
+			uint32_t uid = ch->expunged.uids[i];
+			/* Still numbered in our view (expunged after the
+			 * load): the normal sync announces it later. */
+			if (store_msg_list_find(l, uid) >= 0)
+				continue;
+			if (q->have_known && !imap_seqset_contains(&q->known_uids, uid))
+				continue;
+			imap_seqset_add(&gone, uid);
+		}
+		if (gone.count > 0) {
+			struct buf b = BUF_INIT(0);
+			buf_append_cstr(&b, "* VANISHED (EARLIER) ");
+			imap_seqset_format(&gone, &b);
+			buf_append_cstr(&b, "\r\n");
+			imap_session_write_buf(s, &b);
+			buf_free(&b);
+		}
+		imap_seqset_clear(&gone);
+		store_changes_free(&ch);
+	}
+	/* Changed since: from the view itself, so the numbers agree with
+	 * the EXISTS just sent. */
+	for (uint32_t i = 0; i < l->count; i++) {
+		const struct store_msg *m = &l->msgs[i];
+		if (m->modseq <= q->modseq)
+			continue;
+		struct buf b = BUF_INIT(0);
+		buf_printf(&b, "* %u FETCH (UID %u FLAGS ", i + 1, m->uid);
+		imap_format_flags(&b, m->flags, store_msg_keywords(l, m));
+		buf_printf(&b, " MODSEQ (%llu))\r\n", (unsigned long long)m->modseq);
+		imap_session_write_buf(s, &b);
+		buf_free(&b);
+	}
+}
+
+int cmd_select(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->session;
+	bool examine = strcmp(cmd->name, "EXAMINE") == 0;
+	struct str wire;
+	const char *name, *err;
+	bool condstore = false;
+	struct qresync_params q = { .known_uids = IMAP_SEQSET_INIT };
+
+	/* Check the arguments completely before touching anything. */
+	if (!imap_arg_get_astring(&cmd->args[0], &wire)) {
+		imap_cmd_bad(cmd, "%s needs a mailbox name", cmd->name);
+		return 1;
+	}
+	if (cmd->args[1].type != IMAP_ARG_EOL) {
+		const struct imap_arg *params;
+		size_t n;
+		if (!imap_arg_get_list(&cmd->args[1], &params, &n) ||
+		    cmd->args[2].type != IMAP_ARG_EOL) {
+			imap_cmd_bad(cmd, "Invalid %s parameters", cmd->name);
+			return 1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (imap_arg_atom_equals(&params[i], "CONDSTORE")) {
+				condstore = true;
+			} else if (imap_arg_atom_equals(&params[i], "QRESYNC") && i + 1 < n) {
+				/* RFC 7162 3.2.5: only after ENABLE QRESYNC */
+				if ((s->enabled & IMAP_ENABLED_QRESYNC) == 0) {
+					imap_cmd_bad(cmd, "QRESYNC must be enabled first");
+					imap_seqset_clear(&q.known_uids);
+					return 1;
+				}
+				if (q.present || parse_qresync(cmd, &params[++i], &q) < 0) {
+					if (q.present)
+						imap_cmd_bad(cmd, "QRESYNC given twice");
+					imap_seqset_clear(&q.known_uids);
+					return 1;
+				}
+			} else {
+				imap_cmd_bad(cmd, "Unknown %s parameter", cmd->name);
+				imap_seqset_clear(&q.known_uids);
+				return 1;
+			}
+		}
+	}
+	if (imap_session_mailbox_from_wire(s, wire, cmd->pool, &name, &err) < 0) {
+		imap_cmd_no(cmd, "[CANNOT] %s", err);
+		imap_seqset_clear(&q.known_uids);
+		return 1;
+	}
+
+	/* SELECT deselects first, even if it then fails (RFC 9051 6.3.2). */
+	if (s->state == IMAP_STATE_SELECTED) {
+		imap_view_close(s);
+		imap_session_write_cstr(s, "* OK [CLOSED] Previous mailbox is now closed\r\n");
+	}
+
+	char *name_buf = pool_alloc(cmd->pool, STORE_MAILBOX_NAME_MAX + 1);
+	struct store_mailbox_info info;
+	int r = name_buf == NULL ? -1 : store_mailbox_lookup(s->user, name, &info, name_buf);
+	if (r <= 0) {
+		if (r == 0)
+			imap_cmd_no(cmd, "[NONEXISTENT] No such mailbox");
+		else
+			imap_cmd_no_store_error(cmd);
+		imap_seqset_clear(&q.known_uids);
+		return 1;
+	}
+	if (info.attrs & STORE_MBOX_NOSELECT) {
+		imap_cmd_no(cmd, "[CANNOT] This name is only a parent folder and holds no messages");
+		imap_seqset_clear(&q.known_uids);
+		return 1;
+	}
+
+	struct imap_view *v = &s->view;
+	v->mailbox_id = info.id;
+	v->name = strdup(info.name);
+	v->readonly = examine;
+	/* Watch before loading: a change in between is then seen by the
+	 * first sync instead of being lost. */
+	if (v->name == NULL || imap_view_watch(s) < 0 ||
+	    store_msg_list_load(s->user, info.id, &v->msgs) < 0) {
+		imap_cmd_no_store_error(cmd);
+		imap_view_close(s);
+		imap_seqset_clear(&q.known_uids);
+		return 1;
+	}
+	s->state = IMAP_STATE_SELECTED;
+	v->uidvalidity = v->msgs->uidvalidity;
+	v->uidnext = v->msgs->uidnext;
+	v->highestmodseq = v->msgs->highestmodseq;
+	if (condstore || q.present)
+		imap_session_enable_condstore(s);
+
+	struct store_msg_list *l = v->msgs;
+	send_flags(s, l, examine);
+	imap_session_printf(s, "* %u EXISTS\r\n", l->count);
+	if (!imap_session_rev2(s)) {
+		/* IMAP4rev1 (RFC 3501 6.3.1): RECENT is required, and the
+		 * first unseen message SHOULD be named. We keep no \Recent. */
+		imap_session_write_cstr(s, "* 0 RECENT\r\n");
+		for (uint32_t i = 0; i < l->count; i++) {
+			if ((l->msgs[i].flags & STORE_FLAG_SEEN) == 0) {
+				imap_session_printf(s, "* OK [UNSEEN %u] First unseen\r\n", i + 1);
+				break;
+			}
+		}
+	}
+	imap_session_printf(s, "* OK [UIDVALIDITY %u] UIDs valid\r\n", v->uidvalidity);
+	imap_session_printf(s, "* OK [UIDNEXT %u] Predicted next UID\r\n", v->uidnext);
+	/* RFC 7162 3.1.2.1: every successful SELECT names HIGHESTMODSEQ. */
+	imap_session_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+			    (unsigned long long)v->highestmodseq);
+	if (imap_session_rev2(s)) {
+		struct buf b = BUF_INIT(0);
+		buf_append_cstr(&b, "* LIST (");
+		imap_list_format_attrs(&b, info.attrs, true);
+		buf_append_cstr(&b, ") \"/\" ");
+		imap_session_mailbox_to_wire(s, info.name, &b);
+		buf_append_cstr(&b, "\r\n");
+		imap_session_write_buf(s, &b);
+		buf_free(&b);
+	}
+	if (q.present)
+		send_qresync(s, &q);
+	imap_seqset_clear(&q.known_uids);
+	imap_cmd_ok(cmd, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE", cmd->name);
+	return 1;
+}
