@@ -304,8 +304,13 @@ static int write_address_list(struct buf *out, struct str value, size_t *count_r
 			}
 			if (t.type == TOK_SPECIAL && t.special != '.')
 				continue;
+			/* words of a local part without "@" are kept apart by
+			 * a space, except around dots (obs-local-part allows
+			 * CFWS there: "john . doe" is john.doe) */
+			bool dot = (t.type == TOK_WORD && t.text.len > 0 && t.text.p[0] == '.') ||
+				   (ab.local.len > 0 && ab.local.data[ab.local.len - 1] == '.');
 			if (phrase_add(&ab.name, t) < 0 ||
-			    (!at && ab.local.len > 0 && t.space_before &&
+			    (!at && ab.local.len > 0 && t.space_before && !dot &&
 			     buf_append_char(&ab.local, ' ') < 0) ||
 			    addr_add(at ? &ab.domain : &ab.local, t) < 0)
 				r = -1;

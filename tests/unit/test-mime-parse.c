@@ -368,6 +368,27 @@ TEST(broken_input_shapes)
 	parsed_free(&p);
 }
 
+TEST(address_forms)
+{
+	static const char m[] = "From: john . doe @ example.com (J. Doe), Jane <jane@[192.0.2.1]>\r\n"
+				"To: \"Last, First\" <first.last@example.com>, broken@, nodomain\r\n"
+				"Cc: ;, :;, <>, empty group:;\r\n\r\n";
+	struct parsed p;
+	CHECK(parse_mem(&p, m, sizeof(m) - 1));
+	CHECK_STR(mime_cache_envelope(&p.c),
+		  "(NIL NIL ((\"J. Doe\" NIL \"john.doe\" \"example.com\")"
+		  "(\"Jane\" NIL \"jane\" \"[192.0.2.1]\")) "
+		  "((\"J. Doe\" NIL \"john.doe\" \"example.com\")"
+		  "(\"Jane\" NIL \"jane\" \"[192.0.2.1]\")) "
+		  "((\"J. Doe\" NIL \"john.doe\" \"example.com\")"
+		  "(\"Jane\" NIL \"jane\" \"[192.0.2.1]\")) "
+		  "((\"Last, First\" NIL \"first.last\" \"example.com\")"
+		  "(NIL NIL \"broken\" \"MISSING_DOMAIN\")(NIL NIL \"nodomain\" \"MISSING_DOMAIN\")) "
+		  "((NIL NIL \"\" NIL)(NIL NIL NIL NIL)(NIL NIL \"empty group\" NIL)(NIL NIL NIL NIL)) "
+		  "NIL NIL NIL)");
+	parsed_free(&p);
+}
+
 TEST(cache_open_rejects_bad_blobs)
 {
 	struct parsed p;
