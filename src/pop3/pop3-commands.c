@@ -67,7 +67,7 @@ static void seen_done(void *arg)
 	struct seen_job *job = arg;
 	struct pop3_session *s = job->s;
 	if (job->ret < 0)
-		log_warn("pop3-seen-failed", "%s error=\"%s\"", conn_log_prefix(s->c), job->err);
+		log_warn("pop3-seen-failed", "%s error=%s", conn_log_prefix(s->c), LQ(job->err));
 	free(job->uids);
 	free(job);
 	s->seen_job_running = false;
@@ -111,7 +111,7 @@ void pop3_seen_flush_now(struct pop3_session *s)
 	char err[160];
 	if (pop3_maildrop_mark_seen(s->md->user, s->md->inbox_id, s->seen_pending, s->seen_count,
 				    err, sizeof(err)) < 0)
-		log_warn("pop3-seen-failed", "%s error=\"%s\"", conn_log_prefix(s->c), err);
+		log_warn("pop3-seen-failed", "%s error=%s", conn_log_prefix(s->c), LQ(err));
 	s->seen_count = 0;
 }
 
@@ -238,8 +238,8 @@ bool pop3_stream_continue(struct pop3_session *s)
 		if (ret < 0) {
 			/* Mid-response there is no way to say -ERR: the client
 			 * must not take a truncated message for a whole one. */
-			log_error("pop3-read-failed", "%s uid=%u error=\"%s\"", conn_log_prefix(s->c),
-				  s->md->msgs[st->index].uid, strerror(errno));
+			log_error("pop3-read-failed", "%s uid=%u error=%s", conn_log_prefix(s->c),
+				  s->md->msgs[st->index].uid, LQ(strerror(errno)));
 			pop3_stream_abort(s);
 			conn_close(s->c, "message read error");
 			return true;
@@ -275,8 +275,8 @@ static void cmd_retr_top(struct pop3_session *s, const struct pop3_command *cmd)
 	if (ret < 0) {
 		const char *msg;
 		store_error(&msg);
-		log_error("pop3-open-failed", "%s uid=%u error=\"%s\"", conn_log_prefix(s->c), m->uid,
-			  msg);
+		log_error("pop3-open-failed", "%s uid=%u error=%s", conn_log_prefix(s->c), m->uid,
+			  LQ(msg));
 		pop3_reply_err(s, "[SYS/TEMP] Cannot read the message; try again later");
 		return;
 	}
@@ -359,7 +359,7 @@ static void update_work(void *arg)
 	if (job->seen_count &&
 	    pop3_maildrop_mark_seen(job->md->user, job->md->inbox_id, job->seen_uids,
 				    job->seen_count, err, sizeof(err)) < 0)
-		log_warn("pop3-seen-failed", "error=\"%s\"", err);
+		log_warn("pop3-seen-failed", "error=%s", LQ(err));
 	job->ret = pop3_maildrop_commit(job->md, &job->applied, job->err, sizeof(job->err));
 }
 
@@ -372,8 +372,8 @@ static void update_done(void *arg)
 	/* Let the client's next session in at once, before the reply. */
 	pop3_release_login(s);
 	if (job->ret < 0) {
-		log_error("pop3-update-failed", "%s requested=%u error=\"%s\"", conn_log_prefix(s->c),
-			  s->md->deleted_count, job->err);
+		log_error("pop3-update-failed", "%s requested=%u error=%s", conn_log_prefix(s->c),
+			  s->md->deleted_count, LQ(job->err));
 		/* RFC 1939 6: "-ERR some deleted messages not removed". */
 		char text[256];
 		snprintf(text, sizeof(text), "[SYS/TEMP] Some deleted messages not removed: %s",

@@ -12,6 +12,7 @@
 
 #include "auth/auth.h"
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "net/conn.h"
 #include "pop3-maildrop.h"
 #include "pop3-parser.h"
@@ -23,6 +24,10 @@
 #define POP3_CHUNK (64 * 1024)
 /* LIST/UIDL lines produced per step. */
 #define POP3_LIST_BATCH 256
+
+/* A value made safe for a key=value log field (quoted if needed); the
+ * buffer lives until the end of the enclosing block. */
+#define LQ(value) log_quote((value), (char[256]){ 0 }, 256)
 
 enum pop3_state {
 	POP3_STATE_AUTHORIZATION,

@@ -185,8 +185,12 @@ static void login_open_maildrop(struct login_job *job)
 {
 	const struct auth_result *r = &job->result;
 	int ret = pop3_maildrop_lock(r->account_id);
-	if (ret <= 0) {
-		job->outcome = ret == 0 ? LOGIN_IN_USE : LOGIN_STORE_FAILED;
+	if (ret == 0) {
+		job->outcome = LOGIN_IN_USE;
+		return;
+	}
+	if (ret < 0) {
+		job->outcome = LOGIN_STORE_FAILED;
 		snprintf(job->err, sizeof(job->err), "Out of memory");
 		return;
 	}
@@ -382,7 +386,8 @@ static void login_done(void *arg)
 		break;
 	case LOGIN_IN_USE:
 		sasl_end(s);
-		log_info("pop3-in-use", "%s account=%s", conn_log_prefix(s->c), job->result.address);
+		log_info("pop3-in-use", "%s account=%s", conn_log_prefix(s->c),
+			 LQ(job->result.address));
 		pop3_reply_err(s, "[IN-USE] Another POP3 session is using this mailbox; "
 				  "try again when it has finished");
 		break;
@@ -393,8 +398,8 @@ static void login_done(void *arg)
 	case LOGIN_STORE_FAILED: {
 		char text[AUTH_MESSAGE_MAX + 32];
 		sasl_end(s);
-		log_error("pop3-maildrop-failed", "%s account=%s error=\"%s\"",
-			  conn_log_prefix(s->c), job->result.address, job->err);
+		log_error("pop3-maildrop-failed", "%s account=%s error=%s",
+			  conn_log_prefix(s->c), LQ(job->result.address), LQ(job->err));
 		snprintf(text, sizeof(text), "[SYS/TEMP] %s", job->err);
 		pop3_reply_err(s, text);
 		break;
@@ -726,10 +731,10 @@ static void pop3_close(void *ctx, const char *reason)
 		/* \Seen from RETRs whose update has not run yet (rare: only
 		 * when the connection closed during an update). */
 		pop3_seen_flush_now(s);
-		log_info("logout", "%s retr=%u retr_octets=%llu top=%u dele=%u updated=%s reason=\"%s\"",
+		log_info("logout", "%s retr=%u retr_octets=%llu top=%u dele=%u updated=%s reason=%s",
 			 conn_log_prefix(s->c), s->retr_count, (unsigned long long)s->retr_octets,
 			 s->top_count, s->dele_count, s->state == POP3_STATE_UPDATE ? "yes" : "no",
-			 reason ? reason : "");
+			 LQ(reason ? reason : ""));
 	}
 	pop3_release_login(s);
 	pop3_maildrop_free(&s->md);
