@@ -1040,3 +1040,21 @@ def test_list_and_uidl_of_many_messages(env, user):
     assert sum(int(ln.split()[1]) for ln in listing) == int(stat[2])
     assert int(stat[1]) == n - 1
     r.cmd("QUIT")
+
+
+def test_utf8_user_and_password(env):
+    # RFC 6856 2.2 ("UTF8 USER"): UTF-8 user names and passwords.
+    addr, pw = "张伟@example.com", "密码 很长 2024"
+    env.add_user(addr, pw)
+    env.deliver_cli(addr, MSG_8BIT)
+    p = poplib.POP3("127.0.0.1", env.pop3_port, timeout=20)
+    assert p.utf8() == b"+OK UTF8 enabled"
+    p.user(addr)
+    assert p.pass_(pw).startswith(b"+OK Logged in, 1 messages")
+    assert b"\r\n".join(p.retr(1)[1]).endswith(MSG_8BIT.rstrip(b"\r\n"))
+    p.quit()
+    # AUTH PLAIN carries UTF-8 too, with or without the UTF8 command.
+    r = Raw(env.pop3_port)
+    plain = base64.b64encode(("\0%s\0%s" % (addr, pw)).encode()).decode()
+    assert r.cmd("AUTH PLAIN " + plain).startswith(b"+OK Logged in")
+    r.cmd("QUIT")
