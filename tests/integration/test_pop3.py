@@ -1058,3 +1058,32 @@ def test_utf8_user_and_password(env):
     plain = base64.b64encode(("\0%s\0%s" % (addr, pw)).encode()).decode()
     assert r.cmd("AUTH PLAIN " + plain).startswith(b"+OK Logged in")
     r.cmd("QUIT")
+
+
+def test_garbage_does_not_hurt(env, user):
+    import random
+    rnd = random.Random(1939)
+    env.deliver(user, MSG_DOTS)
+    words = [b"USER", b"PASS", b"STAT", b"LIST", b"RETR", b"DELE", b"TOP", b"UIDL", b"AUTH",
+             b"PLAIN", b"LOGIN", b"*", b"=", b"0", b"1", b"4294967296", b"-1", b"\x00", b"\xff",
+             b"\t", b" ", b"\r", b"CAPA", b"UTF8", b"NOOP", b"RSET", b"APOP"]
+    for logged_in in (False, True):
+        r = Raw(env.pop3_port)
+        if logged_in:
+            r.login(user, PW)
+        junk = b""
+        for _ in range(150):
+            junk += b" ".join(rnd.choice(words) for _ in range(rnd.randint(0, 5))) + b"\r\n"
+        junk += b"X" * 5000 + b"\r\n"
+        r.send(junk)
+        r.sock.settimeout(5)
+        try:
+            while True:
+                if not r.sock.recv(1 << 16):
+                    break
+        except (socket.timeout, ConnectionResetError):
+            pass
+        r.close()
+    p = pop(env, user)
+    assert p.stat()[0] == 1
+    p.quit()
