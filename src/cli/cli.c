@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -212,26 +213,45 @@ static long read_line_fd(int fd, char *buf, size_t cap)
 	return any ? (long)len : -1;
 }
 
+/* While echo is off, an interrupt must not leave the terminal silent:
+ * the handler puts the saved mode back and re-raises the signal. */
+static int prompt_fd = -1;
+static struct termios prompt_saved;
+
+static void prompt_signal(int sig)
+{
+	if (prompt_fd >= 0)
+		tcsetattr(prompt_fd, TCSAFLUSH, &prompt_saved);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static long prompt_tty(int fd, const char *prompt, char *buf, size_t cap)
 {
-	struct termios old, quiet;
-	if (tcgetattr(fd, &old) < 0)
+	struct termios quiet;
+	if (tcgetattr(fd, &prompt_saved) < 0)
 		return -1;
-	quiet = old;
+	quiet = prompt_saved;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
 	quiet.c_lflag |= ICANON;
+	prompt_fd = fd;
+	void (*old_int)(int) = signal(SIGINT, prompt_signal);
+	void (*old_term)(int) = signal(SIGTERM, prompt_signal);
+	void (*old_hup)(int) = signal(SIGHUP, prompt_signal);
+	long n = -1;
 	/* Echo off first, then the prompt: whatever is typed once the prompt
 	 * shows is never echoed. */
-	if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
-		return -1;
-	if (write(fd, prompt, strlen(prompt)) < 0) {
-		tcsetattr(fd, TCSAFLUSH, &old);
-		return -1;
+	if (tcsetattr(fd, TCSAFLUSH, &quiet) == 0) {
+		if (write(fd, prompt, strlen(prompt)) >= 0)
+			n = read_line_fd(fd, buf, cap);
+		tcsetattr(fd, TCSAFLUSH, &prompt_saved);
+		if (write(fd, "\n", 1) < 0)
+			n = -1;
 	}
-	long n = read_line_fd(fd, buf, cap);
-	tcsetattr(fd, TCSAFLUSH, &old);
-	if (write(fd, "\n", 1) < 0)
-		return -1;
+	signal(SIGINT, old_int);
+	signal(SIGTERM, old_term);
+	signal(SIGHUP, old_hup);
+	prompt_fd = -1;
 	return n;
 }
 
