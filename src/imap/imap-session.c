@@ -494,6 +494,10 @@ int imap_session_mailbox_from_wire(struct imap_session *s, struct str wire, stru
 {
 	struct buf b = BUF_INIT(STORE_MAILBOX_NAME_MAX * 4 + 16);
 	int r;
+	if (wire.len > STORE_MAILBOX_NAME_MAX * 4) {
+		*error_r = "Mailbox name too long";
+		return -1;
+	}
 	if (imap_session_utf8(s))
 		r = imap_utf8_validate(wire) ? buf_append_str(&b, wire) : -1;
 	else
