@@ -83,6 +83,11 @@ int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, c
 			options_done = true;
 			continue;
 		}
+		if (!options_done && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+			/* Asked for help: show it and stop, successfully. */
+			printf("usage: roost %s\n", current_usage);
+			exit(EX_OK);
+		}
 		if (!options_done && a[0] == '-' && a[1] != '\0') {
 			if (a[1] != '-')
 				return cli_usage_error("%s: unknown option '%s'", current_command, a);

@@ -67,7 +67,8 @@ struct cli_option {
  * name NULL) may appear anywhere; "--" ends options; everything else is
  * positional and is collected, in order, into pos (cap entries). Returns 0
  * and *npos_r, or EX_USAGE after printing the reason (unknown option,
- * missing value, too many arguments). */
+ * missing value, too many arguments). "--help" or "-h" prints the
+ * command's usage to stdout and exits with 0. */
 int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, char **pos,
 	      int cap, int *npos_r);
 

@@ -105,6 +105,8 @@ def test_help_lists_commands(tmp_path):
         assert "roost " + cmd in p.stdout
     p = Cli(tmp_path).ok("help", "domain")
     assert p.stdout.startswith("usage: roost domain add DOMAIN")
+    p = Cli(tmp_path).ok("user", "add", "--help")
+    assert p.stdout.startswith("usage: roost user add ADDRESS")
 
 
 def test_accounts_db_is_private(cli):
