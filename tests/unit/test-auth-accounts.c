@@ -588,6 +588,22 @@ TEST(lockout_and_delays)
 	auth_abuse_reset();
 }
 
+TEST(lockout_disabled)
+{
+	setup();
+	auth_abuse_reset();
+	cfg->auth_lockout_seconds = 0;
+	struct auth_client c = { AUTH_PROTO_POP3, "198.51.100.99", false, false };
+	struct auth_result r;
+	add_user("nolock@example.com", "nolockpw");
+	for (int i = 0; i < 8; i++)
+		CHECK(auth_verify_password("nolock@example.com", "bad", &c, &r) == AUTH_FAILED);
+	CHECK(r.delay_ms == 12800);
+	CHECK(auth_verify_password("nolock@example.com", "nolockpw", &c, &r) == AUTH_OK);
+	cfg->auth_lockout_seconds = 60;
+	auth_abuse_reset();
+}
+
 TEST(delay_cap)
 {
 	setup();
