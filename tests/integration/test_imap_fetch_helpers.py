@@ -324,11 +324,25 @@ class ImapEnv:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
                         str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost"],
                        check=True, capture_output=True)
-        self.imap_port, self.imaps_port, self.lmtp_port = free_port(), free_port(), free_port()
         self.conf = self.dir / "roost.conf"
-        text = ("data_dir = %s\nuser = %s\nworkers = 2\nlog_level = debug\n"
+        base = ("data_dir = %s\nuser = %s\nworkers = 2\nlog_level = debug\n"
                 "[tls]\ncert = %s\nkey = %s\n"
                 "[auth]\npassword_scheme = sha512-crypt\n" % (data, run_user, cert, key))
+        # A free port can be taken by a test running next to us before
+        # roostd binds it: then try again with new ports.
+        for attempt in range(5):
+            if self._start(base):
+                break
+        else:
+            raise RuntimeError("roostd did not start: " +
+                               (self.dir / "roostd.log").read_text())
+        self.cli("domain", "add", "example.com")
+        self.cli("user", "add", USER, "--password-stdin", input=(PW + "\n").encode())
+        self.user, self.password = USER, PW
+
+    def _start(self, base):
+        self.imap_port, self.imaps_port, self.lmtp_port = free_port(), free_port(), free_port()
+        text = base
         for proto, port in (("imap", self.imap_port), ("imaps", self.imaps_port),
                             ("lmtp", self.lmtp_port)):
             text += "[listener]\nprotocol = %s\naddress = 127.0.0.1\nport = %d\n" % (proto, port)
@@ -340,15 +354,18 @@ class ImapEnv:
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.imap_port), timeout=1).close()
-                break
+                return True
             except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
+                if self.proc.poll() is not None:
+                    self.log.close()
+                    if "Address already in use" in (self.dir / "roostd.log").read_text():
+                        return False
+                    raise RuntimeError("roostd did not start: " +
+                                       (self.dir / "roostd.log").read_text())
+                if time.time() > deadline:
                     raise RuntimeError("roostd did not start: " +
                                        (self.dir / "roostd.log").read_text())
                 time.sleep(0.05)
-        self.cli("domain", "add", "example.com")
-        self.cli("user", "add", USER, "--password-stdin", input=(PW + "\n").encode())
-        self.user, self.password = USER, PW
 
     def stop(self):
         if self.proc.poll() is None:
@@ -361,6 +378,11 @@ class ImapEnv:
         self.log.close()
         if getattr(self, "tmp_data", None):
             shutil.rmtree(self.tmp_data, ignore_errors=True)
+        # Under a sanitizer build (ROOST_BUILD=build-san) any report fails
+        # the test that ran this server.
+        log = (self.dir / "roostd.log").read_text(errors="replace")
+        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            assert mark not in log, log[log.index(mark) - 200:][:3000]
 
     def cli(self, *args, input=None):
         p = subprocess.run([os.path.join(BUILD, "roost"), "-c", str(self.conf), *args],
