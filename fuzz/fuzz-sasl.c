@@ -84,8 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pure_parsers((const char *)data, size);
 	if (size == 0)
 		return 0;
-	static const char *const mechs[] = { "PLAIN", "LOGIN", "SCRAM-SHA-256" };
-	struct auth_client client = { AUTH_PROTO_IMAP, "192.0.2.1", true, false };
+	static const char *const mechs[] = {"PLAIN", "LOGIN", "SCRAM-SHA-256"};
+	struct auth_client client = {AUTH_PROTO_IMAP, "192.0.2.1", true, false};
 	struct sasl_session *s = sasl_session_new(mechs[data[0] % 3], &client);
 	if (s == NULL)
 		return 0;
@@ -96,8 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t len = nl ? (size_t)(nl - p) : left;
 		struct str resp = str_make(p, len), ch;
 		/* A first empty line stands for "no initial response". */
-		enum sasl_step_status st =
-			sasl_step(s, step == 0 && len == 0 ? NULL : &resp, &ch);
+		enum sasl_step_status st = sasl_step(s, step == 0 && len == 0 ? NULL : &resp, &ch);
 		if (st != SASL_STEP_CHALLENGE)
 			break;
 		if (nl == NULL)

@@ -26,12 +26,12 @@
 
 #include "lib/log.h"
 
-#define AUTH_DELAY_CAP_MS 15000u
-#define COUNTER_SLOTS 4096u
-#define COUNTER_PROBE 8u
+#define AUTH_DELAY_CAP_MS    15000u
+#define COUNTER_SLOTS        4096u
+#define COUNTER_PROBE        8u
 #define COUNTER_IDLE_SECONDS 3600
-#define COUNTER_KEY_MAX (AUTH_ADDRESS_MAX + 2)
-#define SESSION_SLOTS 4096u
+#define COUNTER_KEY_MAX      (AUTH_ADDRESS_MAX + 2)
+#define SESSION_SLOTS        4096u
 
 struct counter {
 	char key[COUNTER_KEY_MAX]; /* "" = free */
@@ -175,8 +175,8 @@ static unsigned count_failure(struct counter *c, time_t now, bool may_lock)
 		c->locked_until = now + lockout;
 		char q[COUNTER_KEY_MAX + 8];
 		log_warn("auth-lockout", "%s=%s failures=%u seconds=%u",
-			 c->key[0] == 'i' ? "ip" : "user", log_quote(c->key + 2, q, sizeof(q)),
-			 c->failures, lockout);
+		         c->key[0] == 'i' ? "ip" : "user", log_quote(c->key + 2, q, sizeof(q)),
+		         c->failures, lockout);
 	}
 	return c->failures;
 }

@@ -20,10 +20,10 @@
 #include "store/store.h"
 
 static int fail(enum auth_err code, enum auth_err *code_r, char *err, size_t errcap,
-		const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static int fail(enum auth_err code, enum auth_err *code_r, char *err, size_t errcap,
-		const char *fmt, ...)
+                const char *fmt, ...)
 {
 	if (code_r != NULL)
 		*code_r = code;
@@ -40,7 +40,7 @@ static int fail(enum auth_err code, enum auth_err *code_r, char *err, size_t err
 static int fail_db(enum auth_err *code_r, char *err, size_t errcap)
 {
 	return fail(AUTH_ERR_TEMP, code_r, err, errcap, "accounts database: %s",
-		    auth_db ? sqlite3_errmsg(auth_db) : "not open");
+	            auth_db ? sqlite3_errmsg(auth_db) : "not open");
 }
 
 static int ok(enum auth_err *code_r)
@@ -59,12 +59,12 @@ static bool db_ready(enum auth_err *code_r, char *err, size_t errcap)
 }
 
 static int normalize_address(const char *address, char *out, enum auth_err *code_r, char *err,
-			     size_t errcap)
+                             size_t errcap)
 {
 	char why[128];
 	if (auth_address_canonical(address, out, AUTH_ADDRESS_MAX, why, sizeof(why)) < 0)
 		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "invalid address '%s': %s",
-			    address, why);
+		            address, why);
 	return 1;
 }
 
@@ -90,8 +90,8 @@ static int domain_exists(const char *domain)
 static int address_used(const char *address, int what)
 {
 	sqlite3_stmt *st = auth_db_prepare(what == 0 ? "SELECT 1 FROM accounts WHERE address = ?"
-						     : "SELECT 1 FROM aliases WHERE address = ?",
-					   NULL, 0);
+	                                             : "SELECT 1 FROM aliases WHERE address = ?",
+	                                   NULL, 0);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
@@ -108,7 +108,7 @@ static int find_account(const char *address, bool exact, struct auth_login_row *
 	if (auth_key_address(address, key, sizeof(key)) < 0)
 		return 0;
 	sqlite3_stmt *st = auth_db_prepare(
-		"SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.address = ?", NULL, 0);
+	    "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.address = ?", NULL, 0);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -123,9 +123,9 @@ static int find_account(const char *address, bool exact, struct auth_login_row *
 	if (exact)
 		return 0;
 	st = auth_db_prepare("SELECT " AUTH_ACCOUNT_COLUMNS
-			     " FROM aliases l JOIN accounts a ON a.id = l.account_id"
-			     " WHERE l.address = ?",
-			     NULL, 0);
+	                     " FROM aliases l JOIN accounts a ON a.id = l.account_id"
+	                     " WHERE l.address = ?",
+	                     NULL, 0);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -169,12 +169,12 @@ int auth_domain_add(const char *domain, enum auth_err *code_r, char *err, size_t
 	char name[AUTH_DOMAIN_MAX + 1], why[128];
 	if (auth_domain_normalize(domain, name, sizeof(name), why, sizeof(why)) < 0)
 		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "invalid domain '%s': %s",
-			    domain, why);
+		            domain, why);
 	if (!db_ready(code_r, err, errcap))
 		return -1;
 	auth_db_lock();
-	sqlite3_stmt *st = auth_db_prepare("INSERT INTO domains(name, created) VALUES(?, ?)",
-					   NULL, 0);
+	sqlite3_stmt *st =
+	    auth_db_prepare("INSERT INTO domains(name, created) VALUES(?, ?)", NULL, 0);
 	int rc = SQLITE_ERROR;
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -211,7 +211,7 @@ int auth_domain_del(const char *domain, enum auth_err *code_r, char *err, size_t
 	char name[AUTH_DOMAIN_MAX + 1], why[128];
 	if (auth_domain_normalize(domain, name, sizeof(name), why, sizeof(why)) < 0)
 		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "invalid domain '%s': %s",
-			    domain, why);
+		            domain, why);
 	if (!db_ready(code_r, err, errcap))
 		return -1;
 	auth_db_lock();
@@ -235,9 +235,10 @@ int auth_domain_del(const char *domain, enum auth_err *code_r, char *err, size_t
 		goto out;
 	}
 	if (accounts > 0 || aliases > 0) {
-		ret = fail(AUTH_ERR_CONFLICT, code_r, err, errcap,
-			   "domain %s still has %lld account(s) and %lld alias(es); delete them first",
-			   name, (long long)accounts, (long long)aliases);
+		ret = fail(
+		    AUTH_ERR_CONFLICT, code_r, err, errcap,
+		    "domain %s still has %lld account(s) and %lld alias(es); delete them first",
+		    name, (long long)accounts, (long long)aliases);
 		rollback();
 		goto out;
 	}
@@ -255,26 +256,26 @@ out:
 	return ret;
 }
 
-int auth_domain_list(bool (*cb)(void *ctx, const char *domain, int64_t created,
-				unsigned accounts, unsigned aliases),
-		     void *ctx, char *err, size_t errcap)
+int auth_domain_list(bool (*cb)(void *ctx, const char *domain, int64_t created, unsigned accounts,
+                                unsigned aliases),
+                     void *ctx, char *err, size_t errcap)
 {
 	if (!db_ready(NULL, err, errcap))
 		return -1;
 	auth_db_lock();
-	sqlite3_stmt *st = auth_db_prepare(
-		"SELECT d.name, d.created,"
-		" (SELECT count(*) FROM accounts a WHERE a.domain = d.name),"
-		" (SELECT count(*) FROM aliases l WHERE l.domain = d.name)"
-		" FROM domains d ORDER BY d.name",
-		err, errcap);
+	sqlite3_stmt *st =
+	    auth_db_prepare("SELECT d.name, d.created,"
+	                    " (SELECT count(*) FROM accounts a WHERE a.domain = d.name),"
+	                    " (SELECT count(*) FROM aliases l WHERE l.domain = d.name)"
+	                    " FROM domains d ORDER BY d.name",
+	                    err, errcap);
 	int ret = -1;
 	if (st != NULL) {
 		int rc;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 			if (!cb(ctx, (const char *)sqlite3_column_text(st, 0),
-				sqlite3_column_int64(st, 1), (unsigned)sqlite3_column_int(st, 2),
-				(unsigned)sqlite3_column_int(st, 3)))
+			        sqlite3_column_int64(st, 1), (unsigned)sqlite3_column_int(st, 2),
+			        (unsigned)sqlite3_column_int(st, 3)))
 				break;
 		}
 		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
@@ -292,18 +293,16 @@ int auth_domain_list(bool (*cb)(void *ctx, const char *domain, int64_t created,
 
 /* The folders a new account gets, besides INBOX. */
 static int create_store(const char *user_key, uint64_t quota_bytes, uint64_t quota_messages,
-			char *err, size_t errcap)
+                        char *err, size_t errcap)
 {
 	const struct config *cfg = auth_config;
 	const struct {
 		const char *name;
 		uint32_t special_use;
 	} folders[] = {
-		{ cfg->folder_drafts, STORE_SPECIAL_DRAFTS },
-		{ cfg->folder_sent, STORE_SPECIAL_SENT },
-		{ cfg->folder_trash, STORE_SPECIAL_TRASH },
-		{ cfg->folder_junk, STORE_SPECIAL_JUNK },
-		{ cfg->folder_archive, STORE_SPECIAL_ARCHIVE },
+	    {cfg->folder_drafts, STORE_SPECIAL_DRAFTS},   {cfg->folder_sent, STORE_SPECIAL_SENT},
+	    {cfg->folder_trash, STORE_SPECIAL_TRASH},     {cfg->folder_junk, STORE_SPECIAL_JUNK},
+	    {cfg->folder_archive, STORE_SPECIAL_ARCHIVE},
 	};
 	const char *msg = "";
 	if (store_user_create(user_key) < 0) {
@@ -338,37 +337,37 @@ fail:
 
 /* Hash + SCRAM keys for a new password (no lock held: this is slow). */
 static int prepare_password(const char *password, const unsigned char *salt, char *hash,
-			    struct scram_keys *keys, bool *has_scram_r, enum auth_err *code_r,
-			    char *err, size_t errcap)
+                            struct scram_keys *keys, bool *has_scram_r, enum auth_err *code_r,
+                            char *err, size_t errcap)
 {
 	size_t len = strlen(password);
 	if (len == 0)
 		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "empty password refused");
 	if (len > AUTH_PASSWORD_MAX)
-		return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-			    "password longer than %d bytes", AUTH_PASSWORD_MAX);
-	const char *scheme = auth_config && auth_config->password_scheme
-				     ? auth_config->password_scheme
-				     : "yescrypt";
+		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "password longer than %d bytes",
+		            AUTH_PASSWORD_MAX);
+	const char *scheme =
+	    auth_config && auth_config->password_scheme ? auth_config->password_scheme : "yescrypt";
 	if (auth_password_hash(scheme, password, hash, AUTH_HASH_MAX) < 0)
 		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "cannot hash the password with %s",
-			    scheme);
+		            scheme);
 	/* A password SASLprep refuses (control characters) still works with
 	 * PLAIN and LOGIN, just not with SCRAM. */
-	*has_scram_r = auth_scram_derive(password, salt, SCRAM_SALT_LEN, SCRAM_ITERATIONS, keys) > 0;
+	*has_scram_r =
+	    auth_scram_derive(password, salt, SCRAM_SALT_LEN, SCRAM_ITERATIONS, keys) > 0;
 	return 1;
 }
 
 int auth_account_add(const char *address, const char *password, const char *password_hash,
-		     struct auth_account *account_r, enum auth_err *code_r, char *err,
-		     size_t errcap)
+                     struct auth_account *account_r, enum auth_err *code_r, char *err,
+                     size_t errcap)
 {
 	char addr[AUTH_ADDRESS_MAX];
 	if (normalize_address(address, addr, code_r, err, errcap) < 0)
 		return -1;
 	if ((password == NULL) == (password_hash == NULL))
 		return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-			    "give either a password or a password hash");
+		            "give either a password or a password hash");
 	if (!db_ready(code_r, err, errcap))
 		return -1;
 
@@ -381,16 +380,17 @@ int auth_account_add(const char *address, const char *password, const char *pass
 	if (password_hash != NULL) {
 		if (auth_hash_scheme(password_hash) == NULL ||
 		    strlen(password_hash) >= sizeof(hash) || strchr(password_hash, ':') != NULL)
-			return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-				    "unsupported password hash (expected $y$, $6$, $5$, $2y$ or $2b$)");
+			return fail(
+			    AUTH_ERR_INVALID, code_r, err, errcap,
+			    "unsupported password hash (expected $y$, $6$, $5$, $2y$ or $2b$)");
 		/* A hash the library cannot evaluate (bad cost, bad salt)
 		 * would lock the user out silently; try it once. */
 		if (!auth_hash_usable(password_hash))
 			return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-				    "malformed password hash");
+			            "malformed password hash");
 		snprintf(hash, sizeof(hash), "%s", password_hash);
-	} else if (prepare_password(password, salt, hash, &keys, &has_scram, code_r, err,
-				    errcap) < 0) {
+	} else if (prepare_password(password, salt, hash, &keys, &has_scram, code_r, err, errcap) <
+	           0) {
 		return -1;
 	}
 
@@ -405,7 +405,7 @@ int auth_account_add(const char *address, const char *password, const char *pass
 	int r = domain_exists(domain_of(addr));
 	if (r == 0) {
 		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap, "domain %s does not exist",
-			   domain_of(addr));
+		           domain_of(addr));
 		goto rollback;
 	}
 	int acc = r < 0 ? -1 : address_used(addr, 0);
@@ -416,7 +416,7 @@ int auth_account_add(const char *address, const char *password, const char *pass
 	}
 	if (acc > 0 || ali > 0) {
 		ret = fail(AUTH_ERR_EXISTS, code_r, err, errcap, "%s already exists%s", addr,
-			   ali > 0 ? " as an alias" : "");
+		           ali > 0 ? " as an alias" : "");
 		goto rollback;
 	}
 	/* The id, and with it the store's name "u<id>": the next one after
@@ -425,9 +425,9 @@ int auth_account_add(const char *address, const char *password, const char *pass
 	 * a new account never inherits someone else's mail. */
 	int64_t id = 0;
 	sqlite3_stmt *st = auth_db_prepare(
-		"SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'accounts'), 0),"
-		" coalesce((SELECT max(id) FROM accounts), 0)",
-		NULL, 0);
+	    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'accounts'), 0),"
+	    " coalesce((SELECT max(id) FROM accounts), 0)",
+	    NULL, 0);
 	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
 		int64_t seq = sqlite3_column_int64(st, 0), max = sqlite3_column_int64(st, 1);
 		id = (seq > max ? seq : max) + 1;
@@ -445,17 +445,17 @@ int auth_account_add(const char *address, const char *password, const char *pass
 			break;
 		if (e < 0 || tries >= 1000) {
 			ret = fail(AUTH_ERR_STORE, code_r, err, errcap,
-				   "cannot find a free mail store name (last tried %s)", user_key);
+			           "cannot find a free mail store name (last tried %s)", user_key);
 			goto rollback;
 		}
 		id++;
 	}
 	st = auth_db_prepare(
-		"INSERT INTO accounts(id, user_key, address, domain, password_hash, scram_salt,"
-		" scram_iterations, scram_stored_key, scram_server_key, require_app_password,"
-		" quota_bytes, quota_messages, created, password_changed)"
-		" VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		NULL, 0);
+	    "INSERT INTO accounts(id, user_key, address, domain, password_hash, scram_salt,"
+	    " scram_iterations, scram_stored_key, scram_server_key, require_app_password,"
+	    " quota_bytes, quota_messages, created, password_changed)"
+	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    NULL, 0);
 	if (st == NULL) {
 		ret = fail_db(code_r, err, errcap);
 		goto rollback;
@@ -510,8 +510,8 @@ out:
 	return ret;
 }
 
-int auth_account_del(const char *address, struct auth_account *account_r,
-		     enum auth_err *code_r, char *err, size_t errcap)
+int auth_account_del(const char *address, struct auth_account *account_r, enum auth_err *code_r,
+                     char *err, size_t errcap)
 {
 	char addr[AUTH_ADDRESS_MAX];
 	if (normalize_address(address, addr, code_r, err, errcap) < 0)
@@ -531,14 +531,14 @@ int auth_account_del(const char *address, struct auth_account *account_r,
 	if (r == 0 && find_account(addr, false, row) > 0) {
 		/* Deleting through an alias would be a nasty surprise. */
 		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap,
-			   "%s is an alias of %s, not an account (roost alias del %s)", addr,
-			   row->account.address, addr);
+		           "%s is an alias of %s, not an account (roost alias del %s)", addr,
+		           row->account.address, addr);
 		rollback();
 		goto out;
 	}
 	if (r <= 0) {
 		ret = r < 0 ? fail_db(code_r, err, errcap)
-			    : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist", addr);
+		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist", addr);
 		rollback();
 		goto out;
 	}
@@ -560,8 +560,7 @@ out:
 	return ret;
 }
 
-int auth_account_get(const char *address, struct auth_account *account_r, char *err,
-		     size_t errcap)
+int auth_account_get(const char *address, struct auth_account *account_r, char *err, size_t errcap)
 {
 	if (!db_ready(NULL, err, errcap))
 		return -1;
@@ -592,7 +591,7 @@ int auth_account_get_by_id(int64_t id, struct auth_account *account_r, char *err
 	}
 	auth_db_lock();
 	sqlite3_stmt *st = auth_db_prepare(
-		"SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.id = ?", err, errcap);
+	    "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.id = ?", err, errcap);
 	int r = -1;
 	if (st != NULL) {
 		sqlite3_bind_int64(st, 1, id);
@@ -614,7 +613,7 @@ int auth_account_get_by_id(int64_t id, struct auth_account *account_r, char *err
 }
 
 int auth_account_list(const char *domain, bool (*cb)(void *ctx, const struct auth_account *a),
-		      void *ctx, char *err, size_t errcap)
+                      void *ctx, char *err, size_t errcap)
 {
 	char name[AUTH_DOMAIN_MAX + 1];
 	if (domain != NULL && auth_domain_normalize(domain, name, sizeof(name), err, errcap) < 0)
@@ -628,10 +627,10 @@ int auth_account_list(const char *domain, bool (*cb)(void *ctx, const struct aut
 	}
 	auth_db_lock();
 	sqlite3_stmt *st = auth_db_prepare(
-		domain ? "SELECT " AUTH_ACCOUNT_COLUMNS
-			 " FROM accounts a WHERE a.domain = ? ORDER BY a.address"
-		       : "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a ORDER BY a.address",
-		err, errcap);
+	    domain ? "SELECT " AUTH_ACCOUNT_COLUMNS
+	             " FROM accounts a WHERE a.domain = ? ORDER BY a.address"
+	           : "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a ORDER BY a.address",
+	    err, errcap);
 	int ret = -1;
 	if (st != NULL) {
 		if (domain)
@@ -655,7 +654,7 @@ int auth_account_list(const char *domain, bool (*cb)(void *ctx, const struct aut
 }
 
 int auth_account_set_password(const char *address, const char *password, enum auth_err *code_r,
-			      char *err, size_t errcap)
+                              char *err, size_t errcap)
 {
 	if (!db_ready(code_r, err, errcap))
 		return -1;
@@ -668,8 +667,8 @@ int auth_account_set_password(const char *address, const char *password, enum au
 	auth_db_unlock();
 	if (r <= 0) {
 		ret = r < 0 ? fail_db(code_r, err, errcap)
-			    : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
-				   address);
+		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
+		                   address);
 		free(row);
 		return ret;
 	}
@@ -678,15 +677,15 @@ int auth_account_set_password(const char *address, const char *password, enum au
 	struct scram_keys keys;
 	bool has_scram = false;
 	if (prepare_password(password, row->scram_salt, hash, &keys, &has_scram, code_r, err,
-			     errcap) < 0) {
+	                     errcap) < 0) {
 		free(row);
 		return -1;
 	}
 	auth_db_lock();
-	sqlite3_stmt *st = auth_db_prepare(
-		"UPDATE accounts SET password_hash = ?, scram_stored_key = ?,"
-		" scram_server_key = ?, password_changed = ? WHERE id = ?",
-		NULL, 0);
+	sqlite3_stmt *st =
+	    auth_db_prepare("UPDATE accounts SET password_hash = ?, scram_stored_key = ?,"
+	                    " scram_server_key = ?, password_changed = ? WHERE id = ?",
+	                    NULL, 0);
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
 		if (has_scram) {
@@ -755,11 +754,24 @@ static bool parse_size(const char *v, uint64_t *r)
 	if (last == 'B' || last == 'b')
 		digits[--len] = '\0', last = len ? digits[len - 1] : '\0';
 	switch (last) {
-	case 'k': case 'K': mul = 1ull << 10; break;
-	case 'm': case 'M': mul = 1ull << 20; break;
-	case 'g': case 'G': mul = 1ull << 30; break;
-	case 't': case 'T': mul = 1ull << 40; break;
-	default: break;
+	case 'k':
+	case 'K':
+		mul = 1ull << 10;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ull << 20;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ull << 30;
+		break;
+	case 't':
+	case 'T':
+		mul = 1ull << 40;
+		break;
+	default:
+		break;
 	}
 	if (mul > 1)
 		digits[--len] = '\0';
@@ -778,12 +790,11 @@ struct setting {
 };
 
 static int parse_setting(const char *pair, struct setting *s, enum auth_err *code_r, char *err,
-			 size_t errcap)
+                         size_t errcap)
 {
 	const char *eq = strchr(pair, '=');
 	if (eq == NULL || eq == pair)
-		return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-			    "'%s' is not key=value", pair);
+		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "'%s' is not key=value", pair);
 	size_t klen = (size_t)(eq - pair);
 	const char *v = eq + 1;
 	bool b;
@@ -792,20 +803,21 @@ static int parse_setting(const char *pair, struct setting *s, enum auth_err *cod
 	if (KEY_IS("imap") || KEY_IS("pop3") || KEY_IS("require_app_password")) {
 		if (!parse_switch(v, &b))
 			return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-				    "%.*s: expected on or off, got '%s'", (int)klen, pair, v);
-		s->column = KEY_IS("imap") ? "imap" : KEY_IS("pop3") ? "pop3"
-								  : "require_app_password";
+			            "%.*s: expected on or off, got '%s'", (int)klen, pair, v);
+		s->column = KEY_IS("imap")   ? "imap"
+		            : KEY_IS("pop3") ? "pop3"
+		                             : "require_app_password";
 		s->value = b;
 	} else if (KEY_IS("state")) {
 		if (strcmp(v, "active") && strcmp(v, "disabled"))
 			return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-				    "state: expected active or disabled, got '%s'", v);
+			            "state: expected active or disabled, got '%s'", v);
 		s->column = "state";
 		s->value = strcmp(v, "disabled") == 0;
 	} else if (KEY_IS("quota")) {
 		if (!parse_size(v, &n))
 			return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-				    "quota: '%s' is not a size (e.g. 500M, 10G, unlimited)", v);
+			            "quota: '%s' is not a size (e.g. 500M, 10G, unlimited)", v);
 		s->column = "quota_bytes";
 		s->value = (int64_t)n;
 	} else if (KEY_IS("quota_messages")) {
@@ -813,7 +825,7 @@ static int parse_setting(const char *pair, struct setting *s, enum auth_err *cod
 			n = 0;
 		else if (!parse_count(v, INT64_MAX, &n))
 			return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-				    "quota_messages: '%s' is not a number", v);
+			            "quota_messages: '%s' is not a number", v);
 		s->column = "quota_messages";
 		s->value = (int64_t)n;
 	} else if (KEY_IS("pop3_dele")) {
@@ -828,8 +840,8 @@ static int parse_setting(const char *pair, struct setting *s, enum auth_err *cod
 			s->value = AUTH_POP3_DELE_DEFAULT;
 		else
 			return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-				    "pop3_dele: expected expunge, keep, trash or default, got '%s'",
-				    v);
+			            "pop3_dele: expected expunge, keep, trash or default, got '%s'",
+			            v);
 	} else if (KEY_IS("pop3_offer_days")) {
 		s->column = "pop3_offer_days";
 		if (!strcmp(v, "default"))
@@ -838,12 +850,12 @@ static int parse_setting(const char *pair, struct setting *s, enum auth_err *cod
 			s->value = (int64_t)n;
 		else
 			return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-				    "pop3_offer_days: expected 0..36500 or default, got '%s'", v);
+			            "pop3_offer_days: expected 0..36500 or default, got '%s'", v);
 	} else {
 		return fail(AUTH_ERR_INVALID, code_r, err, errcap,
-			    "unknown setting '%.*s' (known: imap, pop3, state, quota, "
-			    "quota_messages, require_app_password, pop3_dele, pop3_offer_days)",
-			    (int)klen, pair);
+		            "unknown setting '%.*s' (known: imap, pop3, state, quota, "
+		            "quota_messages, require_app_password, pop3_dele, pop3_offer_days)",
+		            (int)klen, pair);
 	}
 #undef KEY_IS
 	return 1;
@@ -852,14 +864,14 @@ static int parse_setting(const char *pair, struct setting *s, enum auth_err *cod
 #define SETTINGS_MAX 16
 
 int auth_account_set(const char *address, const char *const *pairs, size_t n_pairs,
-		     enum auth_err *code_r, char *err, size_t errcap)
+                     enum auth_err *code_r, char *err, size_t errcap)
 {
 	struct setting settings[SETTINGS_MAX];
 	if (n_pairs == 0)
 		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "no settings given");
 	if (n_pairs > SETTINGS_MAX)
 		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "too many settings (at most %d)",
-			    SETTINGS_MAX);
+		            SETTINGS_MAX);
 	bool quota_changed = false;
 	for (size_t i = 0; i < n_pairs; i++) {
 		if (parse_setting(pairs[i], &settings[i], code_r, err, errcap) < 0)
@@ -881,8 +893,8 @@ int auth_account_set(const char *address, const char *const *pairs, size_t n_pai
 	int r = find_account(address, false, row);
 	if (r <= 0) {
 		ret = r < 0 ? fail_db(code_r, err, errcap)
-			    : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
-				   address);
+		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
+		                   address);
 		rollback();
 		goto out;
 	}
@@ -890,7 +902,7 @@ int auth_account_set(const char *address, const char *const *pairs, size_t n_pai
 		/* The column names come from parse_setting's fixed list. */
 		char sql[96];
 		snprintf(sql, sizeof(sql), "UPDATE accounts SET %s = ? WHERE id = ?",
-			 settings[i].column);
+		         settings[i].column);
 		sqlite3_stmt *st = auth_db_prepare(sql, NULL, 0);
 		if (st != NULL) {
 			sqlite3_bind_int64(st, 1, settings[i].value);
@@ -916,8 +928,8 @@ int auth_account_set(const char *address, const char *const *pairs, size_t n_pai
 		    store_set_quota(u, row->account.quota_bytes, row->account.quota_messages) < 0) {
 			store_error(&msg);
 			ret = fail(AUTH_ERR_STORE, code_r, err, errcap,
-				   "quota saved, but the mail store %s was not updated: %s",
-				   row->account.user_key, msg);
+			           "quota saved, but the mail store %s was not updated: %s",
+			           row->account.user_key, msg);
 		}
 		store_user_unref(&u);
 	}
@@ -928,7 +940,7 @@ out:
 }
 
 int auth_account_rename(const char *address, const char *new_address, enum auth_err *code_r,
-			char *err, size_t errcap)
+                        char *err, size_t errcap)
 {
 	char from[AUTH_ADDRESS_MAX], to[AUTH_ADDRESS_MAX];
 	if (normalize_address(address, from, code_r, err, errcap) < 0 ||
@@ -948,13 +960,13 @@ int auth_account_rename(const char *address, const char *new_address, enum auth_
 	int r = find_account(from, true, row);
 	if (r <= 0) {
 		ret = r < 0 ? fail_db(code_r, err, errcap)
-			    : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist", from);
+		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist", from);
 		goto rollback;
 	}
 	int d = domain_exists(domain_of(to));
 	if (d == 0) {
 		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap, "domain %s does not exist",
-			   domain_of(to));
+		           domain_of(to));
 		goto rollback;
 	}
 	int acc = d < 0 ? -1 : address_used(to, 0);
@@ -965,11 +977,11 @@ int auth_account_rename(const char *address, const char *new_address, enum auth_
 	}
 	if (acc > 0 || ali > 0) {
 		ret = fail(AUTH_ERR_EXISTS, code_r, err, errcap, "%s already exists%s", to,
-			   ali > 0 ? " as an alias" : "");
+		           ali > 0 ? " as an alias" : "");
 		goto rollback;
 	}
-	sqlite3_stmt *st = auth_db_prepare("UPDATE accounts SET address = ?, domain = ? WHERE id = ?",
-					   NULL, 0);
+	sqlite3_stmt *st =
+	    auth_db_prepare("UPDATE accounts SET address = ?, domain = ? WHERE id = ?", NULL, 0);
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, domain_of(to), -1, SQLITE_STATIC);
@@ -993,7 +1005,7 @@ out:
 /* aliases */
 
 int auth_alias_add(const char *alias, const char *target, enum auth_err *code_r, char *err,
-		   size_t errcap)
+                   size_t errcap)
 {
 	char addr[AUTH_ADDRESS_MAX];
 	if (normalize_address(alias, addr, code_r, err, errcap) < 0)
@@ -1012,7 +1024,7 @@ int auth_alias_add(const char *alias, const char *target, enum auth_err *code_r,
 	int d = domain_exists(domain_of(addr));
 	if (d == 0) {
 		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap, "domain %s does not exist",
-			   domain_of(addr));
+		           domain_of(addr));
 		goto rollback;
 	}
 	/* The target may itself be given as an alias: it resolves to the
@@ -1030,7 +1042,7 @@ int auth_alias_add(const char *alias, const char *target, enum auth_err *code_r,
 	}
 	if (acc > 0) {
 		ret = fail(AUTH_ERR_EXISTS, code_r, err, errcap, "%s already exists as an account",
-			   addr);
+		           addr);
 		goto rollback;
 	}
 	if (ali > 0) {
@@ -1038,8 +1050,8 @@ int auth_alias_add(const char *alias, const char *target, enum auth_err *code_r,
 		goto rollback;
 	}
 	sqlite3_stmt *st = auth_db_prepare(
-		"INSERT INTO aliases(address, domain, account_id, created) VALUES(?, ?, ?, ?)", NULL,
-		0);
+	    "INSERT INTO aliases(address, domain, account_id, created) VALUES(?, ?, ?, ?)", NULL,
+	    0);
 	if (st != NULL) {
 		sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, domain_of(addr), -1, SQLITE_STATIC);
@@ -1083,8 +1095,8 @@ int auth_alias_del(const char *alias, enum auth_err *code_r, char *err, size_t e
 }
 
 int auth_alias_list(const char *target,
-		    bool (*cb)(void *ctx, const char *alias, const char *target, int64_t created),
-		    void *ctx, char *err, size_t errcap)
+                    bool (*cb)(void *ctx, const char *alias, const char *target, int64_t created),
+                    void *ctx, char *err, size_t errcap)
 {
 	if (!db_ready(NULL, err, errcap))
 		return -1;
@@ -1103,17 +1115,17 @@ int auth_alias_list(const char *target,
 				ret = 0;
 			} else {
 				snprintf(err, errcap, "accounts database: %s",
-					 sqlite3_errmsg(auth_db));
+				         sqlite3_errmsg(auth_db));
 			}
 			goto out;
 		}
 	}
 	sqlite3_stmt *st = auth_db_prepare(
-		target ? "SELECT l.address, a.address, l.created FROM aliases l"
-			 " JOIN accounts a ON a.id = l.account_id WHERE a.id = ? ORDER BY l.address"
-		       : "SELECT l.address, a.address, l.created FROM aliases l"
-			 " JOIN accounts a ON a.id = l.account_id ORDER BY l.address",
-		err, errcap);
+	    target ? "SELECT l.address, a.address, l.created FROM aliases l"
+	             " JOIN accounts a ON a.id = l.account_id WHERE a.id = ? ORDER BY l.address"
+	           : "SELECT l.address, a.address, l.created FROM aliases l"
+	             " JOIN accounts a ON a.id = l.account_id ORDER BY l.address",
+	    err, errcap);
 	if (st == NULL)
 		goto out;
 	if (target != NULL)
@@ -1121,7 +1133,7 @@ int auth_alias_list(const char *target,
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (!cb(ctx, (const char *)sqlite3_column_text(st, 0),
-			(const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)))
+		        (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)))
 			break;
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		ret = 1;
@@ -1155,8 +1167,11 @@ static bool label_valid(const char *label, char *why, size_t cap)
 	 * walking sequences here. */
 	const unsigned char *p = (const unsigned char *)label;
 	while (*p) {
-		size_t n = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3
-				   : (*p & 0xf8) == 0xf0 ? 4 : 0;
+		size_t n = *p < 0x80             ? 1
+		           : (*p & 0xe0) == 0xc0 ? 2
+		           : (*p & 0xf0) == 0xe0 ? 3
+		           : (*p & 0xf8) == 0xf0 ? 4
+		                                 : 0;
 		if (n == 0 || (n == 2 && *p < 0xc2)) {
 			snprintf(why, cap, "label is not valid UTF-8");
 			return false;
@@ -1187,8 +1202,8 @@ static void read_app_row(sqlite3_stmt *st, struct auth_app_password *p)
 }
 
 int auth_app_password_add(const char *address, const char *label, char *code_r,
-			  struct auth_app_password *info_r, enum auth_err *code_err_r,
-			  char *err, size_t errcap)
+                          struct auth_app_password *info_r, enum auth_err *code_err_r, char *err,
+                          size_t errcap)
 {
 	char why[128];
 	if (!label_valid(label, why, sizeof(why)))
@@ -1204,8 +1219,8 @@ int auth_app_password_add(const char *address, const char *label, char *code_r,
 	auth_db_unlock();
 	if (r <= 0) {
 		ret = r < 0 ? fail_db(code_err_r, err, errcap)
-			    : fail(AUTH_ERR_NOUSER, code_err_r, err, errcap, "%s does not exist",
-				   address);
+		            : fail(AUTH_ERR_NOUSER, code_err_r, err, errcap, "%s does not exist",
+		                   address);
 		free(row);
 		return ret;
 	}
@@ -1220,9 +1235,9 @@ int auth_app_password_add(const char *address, const char *label, char *code_r,
 	}
 	auth_app_code_format(code, spaced, sizeof(spaced));
 	if (auth_scram_derive(code, row->scram_salt, SCRAM_SALT_LEN, row->scram_iterations,
-			      &plain) < 0 ||
+	                      &plain) < 0 ||
 	    auth_scram_derive(spaced, row->scram_salt, SCRAM_SALT_LEN, row->scram_iterations,
-			      &withspace) < 0) {
+	                      &withspace) < 0) {
 		free(row);
 		return fail(AUTH_ERR_TEMP, code_err_r, err, errcap, "cannot derive keys");
 	}
@@ -1234,8 +1249,8 @@ int auth_app_password_add(const char *address, const char *label, char *code_r,
 		ret = fail_db(code_err_r, err, errcap);
 		goto out;
 	}
-	sqlite3_stmt *st = auth_db_prepare("SELECT count(*) FROM app_passwords WHERE account_id = ?",
-					   NULL, 0);
+	sqlite3_stmt *st =
+	    auth_db_prepare("SELECT count(*) FROM app_passwords WHERE account_id = ?", NULL, 0);
 	if (st != NULL) {
 		sqlite3_bind_int64(st, 1, row->account.id);
 		if (sqlite3_step(st) == SQLITE_ROW)
@@ -1244,15 +1259,15 @@ int auth_app_password_add(const char *address, const char *label, char *code_r,
 	}
 	if (n >= AUTH_APP_PASSWORDS_MAX) {
 		ret = fail(AUTH_ERR_CONFLICT, code_err_r, err, errcap,
-			   "%s already has %d app passwords; revoke some first",
-			   row->account.address, AUTH_APP_PASSWORDS_MAX);
+		           "%s already has %d app passwords; revoke some first",
+		           row->account.address, AUTH_APP_PASSWORDS_MAX);
 		rollback();
 		goto out;
 	}
 	st = auth_db_prepare("INSERT INTO app_passwords(account_id, label, stored_key, server_key,"
-			     " stored_key_spaced, server_key_spaced, created)"
-			     " VALUES(?, ?, ?, ?, ?, ?, ?)",
-			     NULL, 0);
+	                     " stored_key_spaced, server_key_spaced, created)"
+	                     " VALUES(?, ?, ?, ?, ?, ?, ?)",
+	                     NULL, 0);
 	if (st != NULL) {
 		sqlite3_bind_int64(st, 1, row->account.id);
 		sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
@@ -1284,8 +1299,8 @@ out:
 }
 
 int auth_app_password_list(const char *address,
-			   bool (*cb)(void *ctx, const struct auth_app_password *p), void *ctx,
-			   enum auth_err *code_r, char *err, size_t errcap)
+                           bool (*cb)(void *ctx, const struct auth_app_password *p), void *ctx,
+                           enum auth_err *code_r, char *err, size_t errcap)
 {
 	if (!db_ready(code_r, err, errcap))
 		return -1;
@@ -1297,14 +1312,14 @@ int auth_app_password_list(const char *address,
 	int r = find_account(address, false, row);
 	if (r <= 0) {
 		ret = r < 0 ? fail_db(code_r, err, errcap)
-			    : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
-				   address);
+		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
+		                   address);
 		goto out;
 	}
-	sqlite3_stmt *st = auth_db_prepare(
-		"SELECT id, label, created, last_used, last_protocol, last_ip"
-		" FROM app_passwords WHERE account_id = ? ORDER BY id",
-		NULL, 0);
+	sqlite3_stmt *st =
+	    auth_db_prepare("SELECT id, label, created, last_used, last_protocol, last_ip"
+	                    " FROM app_passwords WHERE account_id = ? ORDER BY id",
+	                    NULL, 0);
 	if (st == NULL) {
 		ret = fail_db(code_r, err, errcap);
 		goto out;
@@ -1328,8 +1343,8 @@ out:
 	return ret;
 }
 
-int auth_app_password_revoke(const char *address, int64_t id, enum auth_err *code_r,
-			     char *err, size_t errcap)
+int auth_app_password_revoke(const char *address, int64_t id, enum auth_err *code_r, char *err,
+                             size_t errcap)
 {
 	if (!db_ready(code_r, err, errcap))
 		return -1;
@@ -1341,12 +1356,12 @@ int auth_app_password_revoke(const char *address, int64_t id, enum auth_err *cod
 	int r = find_account(address, false, row);
 	if (r <= 0) {
 		ret = r < 0 ? fail_db(code_r, err, errcap)
-			    : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
-				   address);
+		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
+		                   address);
 		goto out;
 	}
-	sqlite3_stmt *st = auth_db_prepare(
-		"DELETE FROM app_passwords WHERE id = ? AND account_id = ?", NULL, 0);
+	sqlite3_stmt *st =
+	    auth_db_prepare("DELETE FROM app_passwords WHERE id = ? AND account_id = ?", NULL, 0);
 	if (st != NULL) {
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, row->account.id);
@@ -1355,8 +1370,8 @@ int auth_app_password_revoke(const char *address, int64_t id, enum auth_err *cod
 		ret = fail_db(code_r, err, errcap);
 	else if (sqlite3_changes(auth_db) == 0)
 		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap,
-			   "%s has no app password with id %lld", row->account.address,
-			   (long long)id);
+		           "%s has no app password with id %lld", row->account.address,
+		           (long long)id);
 	else
 		ret = ok(code_r);
 out:

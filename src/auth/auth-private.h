@@ -16,10 +16,10 @@
 
 #include "auth/auth.h"
 
-#define SCRAM_KEY_LEN 32    /* SHA-256 */
-#define SCRAM_SALT_LEN 16
+#define SCRAM_KEY_LEN    32 /* SHA-256 */
+#define SCRAM_SALT_LEN   16
 #define SCRAM_ITERATIONS 4096 /* RFC 7677 4: at least 4096 */
-#define AUTH_HASH_MAX 256   /* a crypt(3) hash string */
+#define AUTH_HASH_MAX    256  /* a crypt(3) hash string */
 
 /* --- password.c --- */
 
@@ -43,10 +43,10 @@ bool auth_hash_usable(const char *hash);
 /* SaltedPassword = Hi(Normalize(password), salt, i) and the two keys of
  * RFC 5802 3. The password is SASLprep'd first; -1 if that fails. */
 int auth_scram_derive(const char *password, const unsigned char *salt, size_t salt_len,
-		      unsigned iterations, struct scram_keys *keys_r);
+                      unsigned iterations, struct scram_keys *keys_r);
 /* From an already computed SaltedPassword. */
 void auth_scram_keys_from_salted(const unsigned char salted[SCRAM_KEY_LEN],
-				 struct scram_keys *keys_r);
+                                 struct scram_keys *keys_r);
 
 /* Random bytes from the kernel (getrandom); -1 on failure. */
 int auth_random(void *buf, size_t len);
@@ -106,10 +106,10 @@ struct auth_login_row {
 
 /* The column list that auth_read_account_row expects, for
  * "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a ...". */
-#define AUTH_ACCOUNT_COLUMNS                                                                 \
-	"a.id, a.address, a.user_key, a.state, a.password_hash, a.scram_salt,"               \
-	" a.scram_iterations, a.scram_stored_key, a.scram_server_key, a.imap, a.pop3,"       \
-	" a.require_app_password, a.pop3_dele, a.pop3_offer_days, a.quota_bytes,"            \
+#define AUTH_ACCOUNT_COLUMNS                                                                       \
+	"a.id, a.address, a.user_key, a.state, a.password_hash, a.scram_salt,"                     \
+	" a.scram_iterations, a.scram_stored_key, a.scram_server_key, a.imap, a.pop3,"             \
+	" a.require_app_password, a.pop3_dele, a.pop3_offer_days, a.quota_bytes,"                  \
 	" a.quota_messages, a.created, a.password_changed"
 void auth_read_account_row(sqlite3_stmt *st, struct auth_login_row *row_r);
 /* Address form used as a database key: normalised, or with the default
@@ -117,16 +117,14 @@ void auth_read_account_row(sqlite3_stmt *st, struct auth_login_row *row_r);
 int auth_key_address(const char *login, char *out, size_t cap);
 
 /* Domain validation and lower-casing, as in auth_address_normalize. */
-int auth_domain_normalize(const char *domain, char *out, size_t outcap, char *err,
-			  size_t errcap);
+int auth_domain_normalize(const char *domain, char *out, size_t outcap, char *err, size_t errcap);
 /* The stable fake SCRAM salt of an unknown login. */
 void auth_fake_salt(const char *login, unsigned char salt[SCRAM_SALT_LEN]);
 #define AUTH_APP_PASSWORDS_MAX 64 /* per account */
 
 /* Resolve a login or address (address, alias, default domain) to its
  * account. 1 found, 0 none, -1 error (err filled). Takes the db lock. */
-int auth_login_lookup(const char *login, struct auth_login_row *row_r, char *err,
-		      size_t errcap);
+int auth_login_lookup(const char *login, struct auth_login_row *row_r, char *err, size_t errcap);
 /* Canonical form of a login for counters and logs: lower case, default
  * domain added when there is no "@". */
 void auth_login_canonical(const char *login, char *out, size_t cap);
@@ -146,14 +144,13 @@ void auth_app_password_touch(int64_t id, const struct auth_client *client);
  * switch; fills r (status and account fields) and logs. Also used by
  * SCRAM. Records success/failure in the abuse counters. */
 enum auth_status auth_finish_login(const struct auth_login_row *row, bool used_app_password,
-				   int64_t app_password_id, const char *login,
-				   const struct auth_client *client, struct auth_result *r);
+                                   int64_t app_password_id, const char *login,
+                                   const struct auth_client *client, struct auth_result *r);
 /* A failed credential: counts, logs, fills r (FAILED, message, delay). */
 enum auth_status auth_fail_login(const char *login, const struct auth_client *client,
-				 enum auth_status status, struct auth_result *r);
+                                 enum auth_status status, struct auth_result *r);
 /* Lock-out check before a credential is tried; fills r when locked. */
-bool auth_check_locked(const char *login, const struct auth_client *client,
-		       struct auth_result *r);
+bool auth_check_locked(const char *login, const struct auth_client *client, struct auth_result *r);
 
 /* --- sasl.c --- */
 

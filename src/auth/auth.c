@@ -11,9 +11,9 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/hmac.h>
@@ -211,7 +211,7 @@ static int check_local(const unsigned char *p, size_t len, char *err, size_t err
 		}
 		if (p[i] != '.' && !is_atext(p[i])) {
 			snprintf(err, errcap, "character '%c' not allowed in local part",
-				 p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?');
+			         p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '?');
 			return -1;
 		}
 		i++;
@@ -262,7 +262,7 @@ static int check_domain(const unsigned char *p, size_t len, char *err, size_t er
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '-')) {
 			snprintf(err, errcap, "character '%c' not allowed in domain",
-				 c >= 0x20 && c < 0x7f ? c : '?');
+			         c >= 0x20 && c < 0x7f ? c : '?');
 			return -1;
 		}
 		i++;
@@ -277,8 +277,7 @@ static void lower_ascii(char *s)
 			*s = (char)(*s - 'A' + 'a');
 }
 
-int auth_domain_normalize(const char *domain, char *out, size_t outcap, char *err,
-			  size_t errcap)
+int auth_domain_normalize(const char *domain, char *out, size_t outcap, char *err, size_t errcap)
 {
 	size_t len = strlen(domain);
 	if (check_domain((const unsigned char *)domain, len, err, errcap) < 0)
@@ -292,8 +291,7 @@ int auth_domain_normalize(const char *domain, char *out, size_t outcap, char *er
 	return 1;
 }
 
-int auth_address_normalize(const char *address, char *out, size_t outcap, char *err,
-			   size_t errcap)
+int auth_address_normalize(const char *address, char *out, size_t outcap, char *err, size_t errcap)
 {
 	const char *at = strrchr(address, '@');
 	if (at == NULL) {
@@ -320,7 +318,8 @@ int auth_address_canonical(const char *login, char *out, size_t cap, char *err, 
 	if (strchr(login, '@') == NULL) {
 		const char *dd = auth_config ? auth_config->default_domain : NULL;
 		if (dd == NULL || dd[0] == '\0') {
-			snprintf(err, errcap, "missing '@domain' (and no auth.default_domain is set)");
+			snprintf(err, errcap,
+			         "missing '@domain' (and no auth.default_domain is set)");
 			return -1;
 		}
 		char full[AUTH_ADDRESS_MAX + 1];
@@ -392,13 +391,13 @@ void auth_read_account_row(sqlite3_stmt *st, struct auth_login_row *row)
 
 /* Looks `key` up as an account address, then as an alias. Caller holds
  * the db lock. */
-static int lookup_locked(const char *key, struct auth_login_row *row, bool *via_alias_r,
-			 char *err, size_t errcap)
+static int lookup_locked(const char *key, struct auth_login_row *row, bool *via_alias_r, char *err,
+                         size_t errcap)
 {
 	static const char *const queries[2] = {
-		"SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.address = ?",
-		"SELECT " AUTH_ACCOUNT_COLUMNS
-		" FROM aliases l JOIN accounts a ON a.id = l.account_id WHERE l.address = ?",
+	    "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.address = ?",
+	    "SELECT " AUTH_ACCOUNT_COLUMNS
+	    " FROM aliases l JOIN accounts a ON a.id = l.account_id WHERE l.address = ?",
 	};
 	for (int q = 0; q < 2; q++) {
 		sqlite3_stmt *st = auth_db_prepare(queries[q], err, errcap);
@@ -422,8 +421,7 @@ static int lookup_locked(const char *key, struct auth_login_row *row, bool *via_
 	return 0;
 }
 
-int auth_login_lookup(const char *login, struct auth_login_row *row_r, char *err,
-		      size_t errcap)
+int auth_login_lookup(const char *login, struct auth_login_row *row_r, char *err, size_t errcap)
 {
 	char key[AUTH_ADDRESS_MAX];
 	if (auth_key_address(login, key, sizeof(key)) < 0)
@@ -445,9 +443,9 @@ int auth_app_keys_load(int64_t account_id, struct auth_app_keys *keys, int cap)
 {
 	auth_db_lock();
 	sqlite3_stmt *st = auth_db_prepare(
-		"SELECT id, stored_key, server_key, stored_key_spaced, server_key_spaced"
-		" FROM app_passwords WHERE account_id = ? ORDER BY id",
-		NULL, 0);
+	    "SELECT id, stored_key, server_key, stored_key_spaced, server_key_spaced"
+	    " FROM app_passwords WHERE account_id = ? ORDER BY id",
+	    NULL, 0);
 	int n = 0;
 	if (st != NULL) {
 		sqlite3_bind_int64(st, 1, account_id);
@@ -460,8 +458,10 @@ int auth_app_keys_load(int64_t account_id, struct auth_app_keys *keys, int cap)
 			keys[n].id = sqlite3_column_int64(st, 0);
 			memcpy(keys[n].plain.stored_key, sqlite3_column_blob(st, 1), SCRAM_KEY_LEN);
 			memcpy(keys[n].plain.server_key, sqlite3_column_blob(st, 2), SCRAM_KEY_LEN);
-			memcpy(keys[n].spaced.stored_key, sqlite3_column_blob(st, 3), SCRAM_KEY_LEN);
-			memcpy(keys[n].spaced.server_key, sqlite3_column_blob(st, 4), SCRAM_KEY_LEN);
+			memcpy(keys[n].spaced.stored_key, sqlite3_column_blob(st, 3),
+			       SCRAM_KEY_LEN);
+			memcpy(keys[n].spaced.server_key, sqlite3_column_blob(st, 4),
+			       SCRAM_KEY_LEN);
 			n++;
 		}
 		sqlite3_finalize(st);
@@ -474,17 +474,18 @@ void auth_app_password_touch(int64_t id, const struct auth_client *client)
 {
 	auth_db_lock();
 	sqlite3_stmt *st = auth_db_prepare("UPDATE app_passwords SET last_used = ?,"
-					   " last_protocol = ?, last_ip = ? WHERE id = ?",
-					   NULL, 0);
+	                                   " last_protocol = ?, last_ip = ? WHERE id = ?",
+	                                   NULL, 0);
 	if (st != NULL) {
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
 		sqlite3_bind_text(st, 2, auth_protocol_name(client->protocol), -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, client->remote_ip ? client->remote_ip : "unknown", -1,
-				  SQLITE_TRANSIENT);
+		                  SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 4, id);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			log_warn("auth-db", "msg=\"could not record app password use\" error=\"%s\"",
-				 sqlite3_errmsg(auth_db));
+			log_warn("auth-db",
+			         "msg=\"could not record app password use\" error=\"%s\"",
+			         sqlite3_errmsg(auth_db));
 		sqlite3_finalize(st);
 	}
 	auth_db_unlock();
@@ -499,17 +500,16 @@ static void set_message(struct auth_result *r, const char *msg)
 }
 
 static void log_refusal(const char *event, const char *login, const struct auth_client *client,
-			enum auth_status status)
+                        enum auth_status status)
 {
 	char qip[AUTH_IP_MAX + 8], quser[AUTH_ADDRESS_MAX + 8];
 	log_warn(event, "ip=%s user=%s proto=%s reason=%s",
-		 log_quote(client->remote_ip ? client->remote_ip : "unknown", qip, sizeof(qip)),
-		 log_quote(login, quser, sizeof(quser)), auth_protocol_name(client->protocol),
-		 auth_status_name(status));
+	         log_quote(client->remote_ip ? client->remote_ip : "unknown", qip, sizeof(qip)),
+	         log_quote(login, quser, sizeof(quser)), auth_protocol_name(client->protocol),
+	         auth_status_name(status));
 }
 
-bool auth_check_locked(const char *login, const struct auth_client *client,
-		       struct auth_result *r)
+bool auth_check_locked(const char *login, const struct auth_client *client, struct auth_result *r)
 {
 	char key[AUTH_ADDRESS_MAX];
 	auth_login_canonical(login, key, sizeof(key));
@@ -525,7 +525,7 @@ bool auth_check_locked(const char *login, const struct auth_client *client,
 }
 
 enum auth_status auth_fail_login(const char *login, const struct auth_client *client,
-				 enum auth_status status, struct auth_result *r)
+                                 enum auth_status status, struct auth_result *r)
 {
 	char key[AUTH_ADDRESS_MAX];
 	auth_login_canonical(login ? login : "", key, sizeof(key));
@@ -550,8 +550,8 @@ static enum pop3_dele_policy resolve_dele(int v)
 }
 
 enum auth_status auth_finish_login(const struct auth_login_row *row, bool used_app_password,
-				   int64_t app_password_id, const char *login,
-				   const struct auth_client *client, struct auth_result *r)
+                                   int64_t app_password_id, const char *login,
+                                   const struct auth_client *client, struct auth_result *r)
 {
 	const struct auth_account *a = &row->account;
 	memset(r, 0, sizeof(*r));
@@ -562,8 +562,8 @@ enum auth_status auth_finish_login(const struct auth_login_row *row, bool used_a
 	r->app_password_id = used_app_password ? app_password_id : 0;
 	r->pop3_dele = resolve_dele(a->pop3_dele);
 	r->pop3_offer_days = a->pop3_offer_days >= 0
-				     ? (unsigned)a->pop3_offer_days
-				     : (auth_config ? auth_config->pop3_offer_days : 0);
+	                         ? (unsigned)a->pop3_offer_days
+	                         : (auth_config ? auth_config->pop3_offer_days : 0);
 	r->quota_bytes = a->quota_bytes;
 	r->quota_messages = a->quota_messages;
 
@@ -576,17 +576,17 @@ enum auth_status auth_finish_login(const struct auth_login_row *row, bool used_a
 		r->status = AUTH_ACCOUNT_DISABLED;
 		set_message(r, "this account is disabled");
 	} else if (!used_app_password && a->require_app_password &&
-		   is_mail_protocol(client->protocol)) {
+	           is_mail_protocol(client->protocol)) {
 		r->status = AUTH_APP_PASSWORD_REQUIRED;
 		set_message(r, "this account requires an app password for mail clients; "
-			       "create one in your account settings");
+		               "create one in your account settings");
 	} else if ((client->protocol == AUTH_PROTO_IMAP && !a->imap_enabled) ||
-		   (client->protocol == AUTH_PROTO_POP3 && !a->pop3_enabled)) {
+	           (client->protocol == AUTH_PROTO_POP3 && !a->pop3_enabled)) {
 		r->status = AUTH_DISABLED_PROTOCOL;
 		const char *p = client->protocol == AUTH_PROTO_IMAP ? "IMAP" : "POP3";
 		snprintf(msg, sizeof(msg),
-			 "%s is turned off for this account; turn it on in your account settings",
-			 p);
+		         "%s is turned off for this account; turn it on in your account settings",
+		         p);
 		set_message(r, msg);
 	} else {
 		r->status = AUTH_OK;
@@ -600,9 +600,9 @@ enum auth_status auth_finish_login(const struct auth_login_row *row, bool used_a
 		auth_app_password_touch(app_password_id, client);
 	char qip[AUTH_IP_MAX + 8];
 	log_debug("auth-ok", "ip=%s user=%s proto=%s method=%s",
-		  log_quote(client->remote_ip ? client->remote_ip : "unknown", qip, sizeof(qip)),
-		  a->address, auth_protocol_name(client->protocol),
-		  used_app_password ? "app-password" : "password");
+	          log_quote(client->remote_ip ? client->remote_ip : "unknown", qip, sizeof(qip)),
+	          a->address, auth_protocol_name(client->protocol),
+	          used_app_password ? "app-password" : "password");
 	(void)login;
 	return AUTH_OK;
 }
@@ -628,7 +628,7 @@ void auth_fake_salt(const char *login, unsigned char salt[SCRAM_SALT_LEN])
 #define APP_KEYS_MAX AUTH_APP_PASSWORDS_MAX
 
 enum auth_status auth_verify_password(const char *login, const char *password,
-				      const struct auth_client *client, struct auth_result *r)
+                                      const struct auth_client *client, struct auth_result *r)
 {
 	if (login == NULL)
 		login = "";
@@ -676,7 +676,7 @@ enum auth_status auth_verify_password(const char *login, const char *password,
 		if (auth_scram_derive(code, salt, SCRAM_SALT_LEN, iter, &k) > 0) {
 			for (int i = 0; i < n; i++) {
 				if (auth_consttime_eq(k.stored_key, keys[i].plain.stored_key,
-						      SCRAM_KEY_LEN)) {
+				                      SCRAM_KEY_LEN)) {
 					matched = used_app = true;
 					app_id = keys[i].id;
 				}
@@ -707,7 +707,7 @@ enum auth_status auth_verify_password(const char *login, const char *password,
 /* recipients */
 
 static void fill_recipient(const struct auth_login_row *row, bool via_alias,
-			   struct auth_recipient *r)
+                           struct auth_recipient *r)
 {
 	r->account_id = row->account.id;
 	snprintf(r->address, sizeof(r->address), "%s", row->account.address);
@@ -748,8 +748,8 @@ int auth_lookup_recipient(const char *address, struct auth_recipient *r)
 			found = lookup_locked(base, row, &via_alias, err, sizeof(err));
 			if (found > 0 && orig_plus != NULL) {
 				size_t dlen = orig_at != NULL && orig_at > orig_plus
-						      ? (size_t)(orig_at - orig_plus - 1)
-						      : strlen(orig_plus + 1);
+				                  ? (size_t)(orig_at - orig_plus - 1)
+				                  : strlen(orig_plus + 1);
 				if (dlen >= sizeof(r->folder))
 					dlen = sizeof(r->folder) - 1;
 				memcpy(r->folder, orig_plus + 1, dlen);

@@ -37,15 +37,15 @@
 
 /* Buffer sizes, including the terminating NUL. RFC 5321 4.5.3.1: a local
  * part is at most 64 octets and a domain at most 255. */
-#define AUTH_ADDRESS_MAX 321
-#define AUTH_LOCAL_MAX 64
-#define AUTH_DOMAIN_MAX 255
+#define AUTH_ADDRESS_MAX  321
+#define AUTH_LOCAL_MAX    64
+#define AUTH_DOMAIN_MAX   255
 #define AUTH_USER_KEY_MAX 24
-#define AUTH_FOLDER_MAX 256   /* plus-addressing folder name, bytes */
+#define AUTH_FOLDER_MAX   256  /* plus-addressing folder name, bytes */
 #define AUTH_PASSWORD_MAX 1024 /* longer passwords are refused (FAILED) */
-#define AUTH_LABEL_MAX 64     /* app password label */
-#define AUTH_IP_MAX 64        /* textual IPv6 with zone fits */
-#define AUTH_MESSAGE_MAX 160
+#define AUTH_LABEL_MAX    64   /* app password label */
+#define AUTH_IP_MAX       64   /* textual IPv6 with zone fits */
+#define AUTH_MESSAGE_MAX  160
 
 /* ------------------------------------------------------------------ */
 /* Life cycle */
@@ -131,7 +131,7 @@ struct auth_result {
 	char address[AUTH_ADDRESS_MAX];   /* canonical, e.g. "bob@example.com" */
 	char user_key[AUTH_USER_KEY_MAX]; /* "u17": the store's key */
 	bool used_app_password;
-	int64_t app_password_id;          /* when used_app_password */
+	int64_t app_password_id; /* when used_app_password */
 
 	/* POP3 policy with "default" already resolved from the config. */
 	enum pop3_dele_policy pop3_dele;
@@ -152,7 +152,7 @@ struct auth_result {
  *   event=auth-failure ip=<ip> user=<login> proto=<p> reason=<status>
  * Never logs the password. Returns r->status as well. BLOCKING. */
 enum auth_status auth_verify_password(const char *login, const char *password,
-				      const struct auth_client *client, struct auth_result *r);
+                                      const struct auth_client *client, struct auth_result *r);
 
 /* The plaintext policy (auth.plaintext): may a password be sent in clear on
  * this connection? IMAP uses it for LOGINDISABLED, POP3 for USER/PASS and
@@ -194,7 +194,7 @@ void auth_abuse_reset(void);
 
 struct auth_recipient {
 	int64_t account_id;
-	char address[AUTH_ADDRESS_MAX];   /* the account's canonical address */
+	char address[AUTH_ADDRESS_MAX]; /* the account's canonical address */
 	char user_key[AUTH_USER_KEY_MAX];
 	/* Plus-addressing: "bob+Lists/Rust@example.com" gives folder
 	 * "Lists/Rust" (case kept as written; the mailbox name is the store's
@@ -236,7 +236,7 @@ struct auth_account {
 	uint64_t quota_messages; /* 0: unlimited */
 	int64_t created;         /* unix time */
 	int64_t password_changed;
-	char scheme[16];         /* "yescrypt", "sha512-crypt", "sha256-crypt", "bcrypt", "none" */
+	char scheme[16]; /* "yescrypt", "sha512-crypt", "sha256-crypt", "bcrypt", "none" */
 };
 
 /* Error codes of the account functions, so the CLI can choose exit codes.
@@ -255,14 +255,12 @@ enum auth_err {
 /* Validate and canonicalise an address (lower case, one "@", local part
  * 1..64 bytes of atext/dots or UTF-8, domain 1..255 bytes of LDH labels or
  * UTF-8). Returns 1 with out filled, -1 with a reason in err. Cheap. */
-int auth_address_normalize(const char *address, char *out, size_t outcap, char *err,
-			   size_t errcap);
+int auth_address_normalize(const char *address, char *out, size_t outcap, char *err, size_t errcap);
 
 /* As auth_address_normalize, but a bare local part ("bob") first gets
  * "@<auth.default_domain>" when that is set: what logins and the CLI
  * accept. Cheap. */
-int auth_address_canonical(const char *address, char *out, size_t outcap, char *err,
-			   size_t errcap);
+int auth_address_canonical(const char *address, char *out, size_t outcap, char *err, size_t errcap);
 
 /* All BLOCKING. */
 /* 1 if the domain exists, 0 if not (or invalid), -1 on error. */
@@ -273,9 +271,9 @@ int auth_domain_del(const char *domain, enum auth_err *code_r, char *err, size_t
 /* Calls cb for each domain in name order with its account and alias
  * counts; cb returning false stops. List callbacks run with the database
  * lock held: they must not call auth functions. */
-int auth_domain_list(bool (*cb)(void *ctx, const char *domain, int64_t created,
-				unsigned accounts, unsigned aliases),
-		     void *ctx, char *err, size_t errcap);
+int auth_domain_list(bool (*cb)(void *ctx, const char *domain, int64_t created, unsigned accounts,
+                                unsigned aliases),
+                     void *ctx, char *err, size_t errcap);
 
 /* Create an account with `password` (hashed with auth.password_scheme,
  * SCRAM keys derived) or, when password_hash is non-NULL, with an imported
@@ -285,22 +283,21 @@ int auth_domain_list(bool (*cb)(void *ctx, const char *domain, int64_t created,
  * [account] special-use folders, all subscribed. Settings start from the
  * config defaults. Fills *account_r when non-NULL. */
 int auth_account_add(const char *address, const char *password, const char *password_hash,
-		     struct auth_account *account_r, enum auth_err *code_r, char *err,
-		     size_t errcap);
+                     struct auth_account *account_r, enum auth_err *code_r, char *err,
+                     size_t errcap);
 /* Deletes the account row, its aliases and app passwords. The mail store
  * is not removed (its user_key is returned in account_r for the caller). */
-int auth_account_del(const char *address, struct auth_account *account_r,
-		     enum auth_err *code_r, char *err, size_t errcap);
+int auth_account_del(const char *address, struct auth_account *account_r, enum auth_err *code_r,
+                     char *err, size_t errcap);
 /* Look up by address (or alias, or default-domain login): 1, 0 if none,
  * -1 on error. */
-int auth_account_get(const char *address, struct auth_account *account_r, char *err,
-		     size_t errcap);
+int auth_account_get(const char *address, struct auth_account *account_r, char *err, size_t errcap);
 int auth_account_get_by_id(int64_t id, struct auth_account *account_r, char *err, size_t errcap);
 /* Accounts in address order, optionally only those of one domain. */
 int auth_account_list(const char *domain, bool (*cb)(void *ctx, const struct auth_account *a),
-		      void *ctx, char *err, size_t errcap);
+                      void *ctx, char *err, size_t errcap);
 int auth_account_set_password(const char *address, const char *password, enum auth_err *code_r,
-			      char *err, size_t errcap);
+                              char *err, size_t errcap);
 /* key=value settings, as `roost user set` takes them: imap=on|off,
  * pop3=on|off, state=active|disabled, quota=SIZE (bytes, K/M/G/T suffixes,
  * 0 or "unlimited"), quota_messages=N, require_app_password=yes|no,
@@ -308,21 +305,21 @@ int auth_account_set_password(const char *address, const char *password, enum au
  * All pairs are validated before any is applied; applied in one
  * transaction. */
 int auth_account_set(const char *address, const char *const *pairs, size_t n_pairs,
-		     enum auth_err *code_r, char *err, size_t errcap);
+                     enum auth_err *code_r, char *err, size_t errcap);
 /* New address in an existing domain; id, user_key, store, app passwords
  * are kept; aliases pointing at the account keep pointing at it. */
 int auth_account_rename(const char *address, const char *new_address, enum auth_err *code_r,
-			char *err, size_t errcap);
+                        char *err, size_t errcap);
 
 /* Aliases: alias address -> account. An alias may not shadow an account. */
 int auth_alias_add(const char *alias, const char *target, enum auth_err *code_r, char *err,
-		   size_t errcap);
+                   size_t errcap);
 int auth_alias_del(const char *alias, enum auth_err *code_r, char *err, size_t errcap);
 /* All aliases (target == NULL) or those of one account: 1, 0 when target
  * is not an account (err says so), -1 on error. */
 int auth_alias_list(const char *target,
-		    bool (*cb)(void *ctx, const char *alias, const char *target, int64_t created),
-		    void *ctx, char *err, size_t errcap);
+                    bool (*cb)(void *ctx, const char *alias, const char *target, int64_t created),
+                    void *ctx, char *err, size_t errcap);
 
 /* ------------------------------------------------------------------ */
 /* App passwords ("authorization codes") */
@@ -333,23 +330,23 @@ struct auth_app_password {
 	int64_t id;
 	char label[AUTH_LABEL_MAX + 1];
 	int64_t created;
-	int64_t last_used;          /* 0: never */
-	char last_protocol[8];      /* "imap", "pop3", "smtp" or "" */
-	char last_ip[AUTH_IP_MAX];  /* "" if never used */
+	int64_t last_used;         /* 0: never */
+	char last_protocol[8];     /* "imap", "pop3", "smtp" or "" */
+	char last_ip[AUTH_IP_MAX]; /* "" if never used */
 };
 
 /* Creates an app password for the account: a random 16-letter code, stored
  * hashed (and as SCRAM keys), returned once in code_r (AUTH_APP_CODE_LEN + 1
  * bytes, no spaces). Label: 1..64 printable UTF-8 bytes. */
 int auth_app_password_add(const char *address, const char *label, char *code_r,
-			  struct auth_app_password *info_r, enum auth_err *code_err_r,
-			  char *err, size_t errcap);
+                          struct auth_app_password *info_r, enum auth_err *code_err_r, char *err,
+                          size_t errcap);
 int auth_app_password_list(const char *address,
-			   bool (*cb)(void *ctx, const struct auth_app_password *p), void *ctx,
-			   enum auth_err *code_r, char *err, size_t errcap);
+                           bool (*cb)(void *ctx, const struct auth_app_password *p), void *ctx,
+                           enum auth_err *code_r, char *err, size_t errcap);
 /* NOUSER when the id is not one of this account's app passwords. */
-int auth_app_password_revoke(const char *address, int64_t id, enum auth_err *code_r,
-			     char *err, size_t errcap);
+int auth_app_password_revoke(const char *address, int64_t id, enum auth_err *code_r, char *err,
+                             size_t errcap);
 /* "abcdefghijklmnop" -> "abcd efgh ijkl mnop" (out: at least 20 bytes). */
 void auth_app_code_format(const char *code, char *out, size_t outcap);
 

@@ -25,56 +25,56 @@ static unsigned char db_secret[32];
 #define BUSY_TIMEOUT_MS 5000
 
 static const char *const migrations[] = {
-	/* version 1 */
-	"CREATE TABLE meta ("
-	"  key TEXT PRIMARY KEY,"
-	"  value BLOB NOT NULL);"
-	"CREATE TABLE domains ("
-	"  name TEXT PRIMARY KEY,"
-	"  created INTEGER NOT NULL);"
-	/* AUTOINCREMENT: an id (and so a user_key) is never reused, even
-	 * after the account with the largest id is deleted. */
-	"CREATE TABLE accounts ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  address TEXT NOT NULL UNIQUE,"
-	"  domain TEXT NOT NULL REFERENCES domains(name),"
-	"  user_key TEXT UNIQUE,"
-	"  state INTEGER NOT NULL DEFAULT 0,"
-	"  password_hash TEXT NOT NULL,"
-	"  scram_salt BLOB NOT NULL,"
-	"  scram_iterations INTEGER NOT NULL,"
-	"  scram_stored_key BLOB,"
-	"  scram_server_key BLOB,"
-	"  imap INTEGER NOT NULL DEFAULT 1,"
-	"  pop3 INTEGER NOT NULL DEFAULT 1,"
-	"  require_app_password INTEGER NOT NULL DEFAULT 0,"
-	"  pop3_dele INTEGER NOT NULL DEFAULT -1,"
-	"  pop3_offer_days INTEGER NOT NULL DEFAULT -1,"
-	"  quota_bytes INTEGER NOT NULL DEFAULT 0,"
-	"  quota_messages INTEGER NOT NULL DEFAULT 0,"
-	"  created INTEGER NOT NULL,"
-	"  password_changed INTEGER NOT NULL);"
-	"CREATE INDEX accounts_domain ON accounts(domain);"
-	"CREATE TABLE aliases ("
-	"  address TEXT PRIMARY KEY,"
-	"  domain TEXT NOT NULL REFERENCES domains(name),"
-	"  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
-	"  created INTEGER NOT NULL);"
-	"CREATE INDEX aliases_account ON aliases(account_id);"
-	"CREATE INDEX aliases_domain ON aliases(domain);"
-	"CREATE TABLE app_passwords ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
-	"  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
-	"  label TEXT NOT NULL,"
-	"  stored_key BLOB NOT NULL,"
-	"  server_key BLOB NOT NULL,"
-	"  stored_key_spaced BLOB NOT NULL,"
-	"  server_key_spaced BLOB NOT NULL,"
-	"  created INTEGER NOT NULL,"
-	"  last_used INTEGER NOT NULL DEFAULT 0,"
-	"  last_protocol TEXT NOT NULL DEFAULT '',"
-	"  last_ip TEXT NOT NULL DEFAULT '');"
-	"CREATE INDEX app_passwords_account ON app_passwords(account_id);",
+    /* version 1 */
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value BLOB NOT NULL);"
+    "CREATE TABLE domains ("
+    "  name TEXT PRIMARY KEY,"
+    "  created INTEGER NOT NULL);"
+    /* AUTOINCREMENT: an id (and so a user_key) is never reused, even
+     * after the account with the largest id is deleted. */
+    "CREATE TABLE accounts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  address TEXT NOT NULL UNIQUE,"
+    "  domain TEXT NOT NULL REFERENCES domains(name),"
+    "  user_key TEXT UNIQUE,"
+    "  state INTEGER NOT NULL DEFAULT 0,"
+    "  password_hash TEXT NOT NULL,"
+    "  scram_salt BLOB NOT NULL,"
+    "  scram_iterations INTEGER NOT NULL,"
+    "  scram_stored_key BLOB,"
+    "  scram_server_key BLOB,"
+    "  imap INTEGER NOT NULL DEFAULT 1,"
+    "  pop3 INTEGER NOT NULL DEFAULT 1,"
+    "  require_app_password INTEGER NOT NULL DEFAULT 0,"
+    "  pop3_dele INTEGER NOT NULL DEFAULT -1,"
+    "  pop3_offer_days INTEGER NOT NULL DEFAULT -1,"
+    "  quota_bytes INTEGER NOT NULL DEFAULT 0,"
+    "  quota_messages INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  password_changed INTEGER NOT NULL);"
+    "CREATE INDEX accounts_domain ON accounts(domain);"
+    "CREATE TABLE aliases ("
+    "  address TEXT PRIMARY KEY,"
+    "  domain TEXT NOT NULL REFERENCES domains(name),"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  created INTEGER NOT NULL);"
+    "CREATE INDEX aliases_account ON aliases(account_id);"
+    "CREATE INDEX aliases_domain ON aliases(domain);"
+    "CREATE TABLE app_passwords ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  label TEXT NOT NULL,"
+    "  stored_key BLOB NOT NULL,"
+    "  server_key BLOB NOT NULL,"
+    "  stored_key_spaced BLOB NOT NULL,"
+    "  server_key_spaced BLOB NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  last_used INTEGER NOT NULL DEFAULT 0,"
+    "  last_protocol TEXT NOT NULL DEFAULT '',"
+    "  last_ip TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX app_passwords_account ON app_passwords(account_id);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -95,7 +95,7 @@ int auth_db_exec(const char *sql, char *err, size_t errcap)
 	if (sqlite3_exec(auth_db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		if (err != NULL)
 			snprintf(err, errcap, "accounts database: %s",
-				 msg ? msg : sqlite3_errmsg(auth_db));
+			         msg ? msg : sqlite3_errmsg(auth_db));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -151,8 +151,8 @@ static int migrate(char *err, size_t errcap)
 		goto fail;
 	if (v > (int)N_MIGRATIONS) {
 		snprintf(err, errcap,
-			 "accounts database: schema version %d is newer than this program's (%zu)",
-			 v, N_MIGRATIONS);
+		         "accounts database: schema version %d is newer than this program's (%zu)",
+		         v, N_MIGRATIONS);
 		goto fail;
 	}
 	for (; v < (int)N_MIGRATIONS; v++) {
@@ -167,8 +167,8 @@ static int migrate(char *err, size_t errcap)
 	/* The secret for fake SCRAM salts: made once, kept forever, so an
 	 * unknown user's salt is the same on every attempt and across
 	 * restarts, like a real one. */
-	sqlite3_stmt *st = auth_db_prepare("SELECT value FROM meta WHERE key = 'secret'", err,
-					   errcap);
+	sqlite3_stmt *st =
+	    auth_db_prepare("SELECT value FROM meta WHERE key = 'secret'", err, errcap);
 	if (st == NULL)
 		goto fail;
 	int rc = sqlite3_step(st);
@@ -182,7 +182,7 @@ static int migrate(char *err, size_t errcap)
 			goto fail;
 		}
 		st = auth_db_prepare("INSERT OR REPLACE INTO meta(key, value) VALUES('secret', ?)",
-				     err, errcap);
+		                     err, errcap);
 		if (st == NULL)
 			goto fail;
 		sqlite3_bind_blob(st, 1, db_secret, sizeof(db_secret), SQLITE_STATIC);
@@ -214,7 +214,7 @@ int auth_db_open(const char *path, char *err, size_t errcap)
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
 	if (sqlite3_open_v2(path, &auth_db, flags, NULL) != SQLITE_OK) {
 		snprintf(err, errcap, "cannot open %s: %s", path,
-			 auth_db ? sqlite3_errmsg(auth_db) : "out of memory");
+		         auth_db ? sqlite3_errmsg(auth_db) : "out of memory");
 		auth_db_close();
 		return -1;
 	}

@@ -99,10 +99,10 @@ struct scheme {
 };
 
 static const struct scheme schemes[] = {
-	{ "yescrypt", "$y$" },
-	{ "sha512-crypt", "$6$" },
-	{ "sha256-crypt", "$5$" },
-	{ "bcrypt", "$2b$" },
+    {"yescrypt", "$y$"},
+    {"sha512-crypt", "$6$"},
+    {"sha256-crypt", "$5$"},
+    {"bcrypt", "$2b$"},
 };
 
 const char *auth_hash_scheme(const char *hash)
@@ -179,7 +179,7 @@ bool auth_hash_usable(const char *hash)
 	 * same setting (everything up to the last '$'). */
 	const char *last = strrchr(hash, '$');
 	bool ok = h != NULL && h[0] != '*' && strlen(h) == strlen(hash) && last != NULL &&
-		  strncmp(h, hash, (size_t)(last - hash)) == 0;
+	          strncmp(h, hash, (size_t)(last - hash)) == 0;
 	free(data);
 	return ok;
 }
@@ -192,7 +192,7 @@ bool auth_hash_usable(const char *hash)
  *   ServerKey       := HMAC(SaltedPassword, "Server Key") */
 
 void auth_scram_keys_from_salted(const unsigned char salted[SCRAM_KEY_LEN],
-				 struct scram_keys *keys_r)
+                                 struct scram_keys *keys_r)
 {
 	unsigned char client_key[SCRAM_KEY_LEN];
 	unsigned int len = 0;
@@ -205,7 +205,7 @@ void auth_scram_keys_from_salted(const unsigned char salted[SCRAM_KEY_LEN],
 }
 
 int auth_scram_derive(const char *password, const unsigned char *salt, size_t salt_len,
-		      unsigned iterations, struct scram_keys *keys_r)
+                      unsigned iterations, struct scram_keys *keys_r)
 {
 	char prepped[AUTH_PASSWORD_MAX + 1];
 	long n = auth_saslprep(password, strlen(password), prepped, sizeof(prepped));
@@ -213,7 +213,7 @@ int auth_scram_derive(const char *password, const unsigned char *salt, size_t sa
 		return -1;
 	unsigned char salted[SCRAM_KEY_LEN];
 	int ok = PKCS5_PBKDF2_HMAC(prepped, (int)n, salt, (int)salt_len, (int)iterations,
-				   EVP_sha256(), sizeof(salted), salted);
+	                           EVP_sha256(), sizeof(salted), salted);
 	explicit_bzero(prepped, sizeof(prepped));
 	if (!ok)
 		return -1;
@@ -236,25 +236,23 @@ struct cp_range {
 
 /* StringPrep B.1, "commonly mapped to nothing". */
 static const struct cp_range map_to_nothing[] = {
-	{ 0x00ad, 0x00ad }, { 0x034f, 0x034f }, { 0x1806, 0x1806 }, { 0x180b, 0x180d },
-	{ 0x200b, 0x200d }, { 0x2060, 0x2060 }, { 0xfe00, 0xfe0f }, { 0xfeff, 0xfeff },
+    {0x00ad, 0x00ad}, {0x034f, 0x034f}, {0x1806, 0x1806}, {0x180b, 0x180d},
+    {0x200b, 0x200d}, {0x2060, 0x2060}, {0xfe00, 0xfe0f}, {0xfeff, 0xfeff},
 };
 
 /* StringPrep C.1.2, non-ASCII spaces (U+200B is in B.1 above). */
 static const struct cp_range non_ascii_space[] = {
-	{ 0x00a0, 0x00a0 }, { 0x1680, 0x1680 }, { 0x2000, 0x200a },
-	{ 0x202f, 0x202f }, { 0x205f, 0x205f }, { 0x3000, 0x3000 },
+    {0x00a0, 0x00a0}, {0x1680, 0x1680}, {0x2000, 0x200a},
+    {0x202f, 0x202f}, {0x205f, 0x205f}, {0x3000, 0x3000},
 };
 
 /* StringPrep C.2.2, C.3, C.4, C.5, C.6, C.7, C.8, C.9. */
 static const struct cp_range prohibited[] = {
-	{ 0x0080, 0x009f },     { 0x0340, 0x0341 },     { 0x06dd, 0x06dd },
-	{ 0x070f, 0x070f },     { 0x180e, 0x180e },     { 0x200e, 0x200f },
-	{ 0x2028, 0x202e },     { 0x2061, 0x2063 },     { 0x206a, 0x206f },
-	{ 0x2ff0, 0x2ffb },     { 0xd800, 0xdfff },     { 0xe000, 0xf8ff },
-	{ 0xfdd0, 0xfdef },     { 0xfff9, 0xfffd },     { 0x1d173, 0x1d17a },
-	{ 0xe0001, 0xe0001 },   { 0xe0020, 0xe007f },   { 0xf0000, 0xffffd },
-	{ 0x100000, 0x10fffd },
+    {0x0080, 0x009f},   {0x0340, 0x0341},   {0x06dd, 0x06dd},     {0x070f, 0x070f},
+    {0x180e, 0x180e},   {0x200e, 0x200f},   {0x2028, 0x202e},     {0x2061, 0x2063},
+    {0x206a, 0x206f},   {0x2ff0, 0x2ffb},   {0xd800, 0xdfff},     {0xe000, 0xf8ff},
+    {0xfdd0, 0xfdef},   {0xfff9, 0xfffd},   {0x1d173, 0x1d17a},   {0xe0001, 0xe0001},
+    {0xe0020, 0xe007f}, {0xf0000, 0xffffd}, {0x100000, 0x10fffd},
 };
 
 static bool in_ranges(uint32_t cp, const struct cp_range *r, size_t n)

@@ -17,9 +17,9 @@
 #include "auth/auth-private.h"
 
 #define SASL_CHALLENGE_MAX 512
-#define SCRAM_MSG_MAX 1024   /* client-first / client-final messages */
-#define SCRAM_NONCE_MAX 128  /* client nonce */
-#define SCRAM_SNONCE_MAX 64  /* our part of the nonce: base64 of 18 bytes (24) */
+#define SCRAM_MSG_MAX      1024 /* client-first / client-final messages */
+#define SCRAM_NONCE_MAX    128  /* client nonce */
+#define SCRAM_SNONCE_MAX   64   /* our part of the nonce: base64 of 18 bytes (24) */
 
 enum sasl_mech { MECH_PLAIN, MECH_LOGIN, MECH_SCRAM_SHA_256 };
 
@@ -28,9 +28,9 @@ static const struct {
 	enum sasl_mech mech;
 	bool plaintext;
 } mechs[] = {
-	{ "SCRAM-SHA-256", MECH_SCRAM_SHA_256, false },
-	{ "PLAIN", MECH_PLAIN, true },
-	{ "LOGIN", MECH_LOGIN, true },
+    {"SCRAM-SHA-256", MECH_SCRAM_SHA_256, false},
+    {"PLAIN", MECH_PLAIN, true},
+    {"LOGIN", MECH_LOGIN, true},
 };
 
 #define N_MECHS (sizeof(mechs) / sizeof(mechs[0]))
@@ -93,7 +93,7 @@ struct sasl_session *sasl_session_new(const char *name, const struct auth_client
 	s->mech = mechs[i].mech;
 	s->client = *client;
 	snprintf(s->remote_ip, sizeof(s->remote_ip), "%s",
-		 client->remote_ip ? client->remote_ip : "unknown");
+	         client->remote_ip ? client->remote_ip : "unknown");
 	s->client.remote_ip = s->remote_ip;
 	return s;
 }
@@ -137,8 +137,7 @@ void sasl_session_set_test_nonce(struct sasl_session *s, const char *snonce)
 
 /* A syntax error: counted as a failed login (so malformed exchanges
  * cannot be used to guess without being throttled) and reported. */
-static enum sasl_step_status step_error(struct sasl_session *s, const char *login,
-					const char *msg)
+static enum sasl_step_status step_error(struct sasl_session *s, const char *login, const char *msg)
 {
 	snprintf(s->error, sizeof(s->error), "%s", msg);
 	auth_fail_login(login ? login : "", &s->client, AUTH_FAILED, &s->result);
@@ -146,7 +145,7 @@ static enum sasl_step_status step_error(struct sasl_session *s, const char *logi
 }
 
 static enum sasl_step_status challenge(struct sasl_session *s, const char *text,
-				       struct str *challenge_r)
+                                       struct str *challenge_r)
 {
 	size_t len = strlen(text);
 	if (len >= sizeof(s->challenge))
@@ -171,8 +170,7 @@ static char *dup_field(struct str v, size_t max)
 	return p;
 }
 
-static enum sasl_step_status verify(struct sasl_session *s, const char *login,
-				    const char *password)
+static enum sasl_step_status verify(struct sasl_session *s, const char *login, const char *password)
 {
 	auth_verify_password(login, password, &s->client, &s->result);
 	return SASL_STEP_DONE;
@@ -182,7 +180,7 @@ static enum sasl_step_status verify(struct sasl_session *s, const char *login,
 /* PLAIN (RFC 4616 2): message = [authzid] UTF8NUL authcid UTF8NUL passwd */
 
 static enum sasl_step_status plain_step(struct sasl_session *s, const struct str *resp,
-					struct str *challenge_r)
+                                        struct str *challenge_r)
 {
 	if (resp == NULL) {
 		if (s->state != 0)
@@ -224,7 +222,7 @@ static enum sasl_step_status plain_step(struct sasl_session *s, const struct str
 		if (strcmp(a, b) != 0) {
 			auth_fail_login(cid, &s->client, AUTH_FAILED, &s->result);
 			snprintf(s->result.message, sizeof(s->result.message),
-				 "authorization identity must be empty or equal the login");
+			         "authorization identity must be empty or equal the login");
 			ret = SASL_STEP_DONE;
 		} else {
 			ret = verify(s, cid, pw);
@@ -245,7 +243,7 @@ static enum sasl_step_status plain_step(struct sasl_session *s, const struct str
 /* LOGIN: "Username:" / "Password:" (draft-murchison-sasl-login). */
 
 static enum sasl_step_status login_step(struct sasl_session *s, const struct str *resp,
-					struct str *challenge_r)
+                                        struct str *challenge_r)
 {
 	switch (s->state) {
 	case 0:
@@ -259,8 +257,7 @@ static enum sasl_step_status login_step(struct sasl_session *s, const struct str
 	case 1: {
 		if (resp == NULL)
 			return step_error(s, NULL, "missing LOGIN response");
-		if (resp->len >= sizeof(s->login_login) ||
-		    memchr(resp->p, '\0', resp->len) != NULL)
+		if (resp->len >= sizeof(s->login_login) || memchr(resp->p, '\0', resp->len) != NULL)
 			return step_error(s, NULL, "invalid LOGIN user name");
 		memcpy(s->login_login, resp->p, resp->len);
 		s->login_login[resp->len] = '\0';
@@ -358,7 +355,7 @@ static bool nonce_valid(struct str n)
 }
 
 static enum sasl_step_status scram_first(struct sasl_session *s, struct str msg,
-					 struct str *challenge_r)
+                                         struct str *challenge_r)
 {
 	if (msg.len == 0 || msg.len >= SCRAM_MSG_MAX || memchr(msg.p, '\0', msg.len) != NULL)
 		return step_error(s, NULL, "invalid SCRAM client-first-message");
@@ -374,8 +371,9 @@ static enum sasl_step_status scram_first(struct sasl_session *s, struct str msg,
 	if (!next_attr(&rest, &flag) || !next_attr(&rest, &authzid) || rest.p == NULL)
 		return step_error(s, NULL, "invalid SCRAM client-first-message");
 	if (flag.len >= 2 && flag.p[0] == 'p' && flag.p[1] == '=')
-		return step_error(s, NULL, "SCRAM channel binding is not supported; use "
-					   "SCRAM-SHA-256 without -PLUS");
+		return step_error(s, NULL,
+		                  "SCRAM channel binding is not supported; use "
+		                  "SCRAM-SHA-256 without -PLUS");
 	if (!(flag.len == 1 && (flag.p[0] == 'n' || flag.p[0] == 'y')))
 		return step_error(s, NULL, "invalid SCRAM channel binding flag");
 	char zid[AUTH_ADDRESS_MAX] = "";
@@ -409,7 +407,7 @@ static enum sasl_step_status scram_first(struct sasl_session *s, struct str msg,
 		if (strcmp(a, b) != 0) {
 			auth_fail_login(sc->login, &s->client, AUTH_FAILED, &s->result);
 			snprintf(s->result.message, sizeof(s->result.message),
-				 "authorization identity must be empty or equal the login");
+			         "authorization identity must be empty or equal the login");
 			return SASL_STEP_DONE;
 		}
 	}
@@ -445,12 +443,11 @@ static enum sasl_step_status scram_first(struct sasl_session *s, struct str msg,
 		}
 		sasl_base64_encode(rnd, sizeof(rnd), snonce, sizeof(snonce));
 	}
-	snprintf(sc->nonce, sizeof(sc->nonce), "%.*s%s", (int)(nonce.len - 2), nonce.p + 2,
-		 snonce);
+	snprintf(sc->nonce, sizeof(sc->nonce), "%.*s%s", (int)(nonce.len - 2), nonce.p + 2, snonce);
 	char salt64[32];
 	sasl_base64_encode(salt, sizeof(salt), salt64, sizeof(salt64));
 	snprintf(sc->server_first, sizeof(sc->server_first), "r=%s,s=%s,i=%u", sc->nonce, salt64,
-		 iterations);
+	         iterations);
 	s->state = 2;
 	return challenge(s, sc->server_first, challenge_r);
 }
@@ -458,7 +455,7 @@ static enum sasl_step_status scram_first(struct sasl_session *s, struct str msg,
 /* Does proof match the keys? ClientKey = proof XOR HMAC(StoredKey, AM);
  * valid when H(ClientKey) == StoredKey (RFC 5802 3). */
 static bool scram_proof_ok(const struct scram_keys *k, const char *auth_message,
-			   const unsigned char proof[SCRAM_KEY_LEN])
+                           const unsigned char proof[SCRAM_KEY_LEN])
 {
 	unsigned char sig[SCRAM_KEY_LEN], client_key[SCRAM_KEY_LEN], stored[SCRAM_KEY_LEN];
 	unsigned int len = 0;
@@ -475,7 +472,7 @@ static bool scram_proof_ok(const struct scram_keys *k, const char *auth_message,
 #define APP_KEYS_MAX AUTH_APP_PASSWORDS_MAX
 
 static enum sasl_step_status scram_final(struct sasl_session *s, struct str msg,
-					 struct str *challenge_r)
+                                         struct str *challenge_r)
 {
 	struct scram_state *sc = s->scram;
 	if (msg.len == 0 || msg.len >= SCRAM_MSG_MAX || memchr(msg.p, '\0', msg.len) != NULL)
@@ -500,7 +497,8 @@ static enum sasl_step_status scram_final(struct sasl_session *s, struct str msg,
 	/* c= must carry exactly our gs2 header (no channel binding data). */
 	char cbind[sizeof(sc->gs2_header)];
 	long n = sasl_base64_decode(str_sub(cb, 2, cb.len - 2), cbind, sizeof(cbind) - 1);
-	if (n < 0 || (size_t)n != strlen(sc->gs2_header) || memcmp(cbind, sc->gs2_header, (size_t)n))
+	if (n < 0 || (size_t)n != strlen(sc->gs2_header) ||
+	    memcmp(cbind, sc->gs2_header, (size_t)n))
 		return step_error(s, sc->login, "SCRAM channel binding does not match");
 	struct str r = str_sub(nonce, 2, nonce.len - 2);
 	if (!str_eq(r, str_c(sc->nonce)))
@@ -521,7 +519,7 @@ static enum sasl_step_status scram_final(struct sasl_session *s, struct str msg,
 		return SASL_STEP_DONE;
 	}
 	snprintf(am, 3 * SCRAM_MSG_MAX, "%s,%s,%.*s", sc->client_first_bare, sc->server_first,
-		 (int)without_proof_len, msg.p);
+	         (int)without_proof_len, msg.p);
 
 	/* Candidates: the account password's keys, then (mail protocols
 	 * only) every app password in both its typed forms. All are tried,
@@ -533,12 +531,13 @@ static enum sasl_step_status scram_final(struct sasl_session *s, struct str msg,
 		if (sc->row.has_scram && scram_proof_ok(&sc->row.scram, am, p))
 			match = &sc->row.scram;
 		bool mail = s->client.protocol == AUTH_PROTO_IMAP ||
-			    s->client.protocol == AUTH_PROTO_POP3 ||
-			    s->client.protocol == AUTH_PROTO_SMTP;
+		            s->client.protocol == AUTH_PROTO_POP3 ||
+		            s->client.protocol == AUTH_PROTO_SMTP;
 		int nk = mail ? auth_app_keys_load(sc->row.account.id, keys, APP_KEYS_MAX) : 0;
 		for (int i = 0; i < nk; i++) {
 			for (int form = 0; form < 2; form++) {
-				const struct scram_keys *k = form ? &keys[i].spaced : &keys[i].plain;
+				const struct scram_keys *k =
+				    form ? &keys[i].spaced : &keys[i].plain;
 				if (scram_proof_ok(k, am, p) && match == NULL) {
 					match = k;
 					used_app = true;
@@ -559,7 +558,7 @@ static enum sasl_step_status scram_final(struct sasl_session *s, struct str msg,
 	if (match == NULL) {
 		auth_fail_login(sc->login, &s->client, AUTH_FAILED, &s->result);
 	} else if (auth_finish_login(&sc->row, used_app, app_id, sc->login, &s->client,
-				     &s->result) == AUTH_OK) {
+	                             &s->result) == AUTH_OK) {
 		/* server-final-message = "v=" base64(ServerSignature) */
 		unsigned char sig[SCRAM_KEY_LEN];
 		unsigned int len = 0;
@@ -577,7 +576,7 @@ static enum sasl_step_status scram_final(struct sasl_session *s, struct str msg,
 }
 
 static enum sasl_step_status scram_step(struct sasl_session *s, const struct str *resp,
-					struct str *challenge_r)
+                                        struct str *challenge_r)
 {
 	switch (s->state) {
 	case 0:
@@ -607,7 +606,7 @@ static enum sasl_step_status scram_step(struct sasl_session *s, const struct str
 }
 
 enum sasl_step_status sasl_step(struct sasl_session *s, const struct str *response,
-				struct str *challenge_r)
+                                struct str *challenge_r)
 {
 	*challenge_r = STR_NULL;
 	switch (s->mech) {
@@ -625,7 +624,7 @@ enum sasl_step_status sasl_step(struct sasl_session *s, const struct str *respon
 /* base64 (RFC 4648 4) */
 
 static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t sasl_base64_encoded_len(size_t len)
 {
@@ -692,7 +691,7 @@ long sasl_base64_decode(struct str in, void *out, size_t cap)
 				return -1;
 		}
 		unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-			     (unsigned)v[3];
+		             (unsigned)v[3];
 		/* Strict: the bits padding leaves unused must be zero. */
 		if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
 			return -1;

@@ -72,7 +72,7 @@ void sasl_session_free(struct sasl_session **s);
  * *challenge_r points into the session (valid until the next step or free).
  * BLOCKING. */
 enum sasl_step_status sasl_step(struct sasl_session *s, const struct str *response,
-				struct str *challenge_r);
+                                struct str *challenge_r);
 
 /* After SASL_STEP_DONE: the login result (as from auth_verify_password).
  * After SASL_STEP_ERROR it holds AUTH_FAILED with the delay_ms to apply

@@ -4,9 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <termios.h>
 #include <time.h>
@@ -36,7 +36,7 @@ int cli_address(const char *address, char *out)
 	char why[160];
 	if (auth_address_canonical(address, out, AUTH_ADDRESS_MAX, why, sizeof(why)) < 0)
 		return cli_error(EX_DATAERR, "%s: invalid address '%s': %s", current_command,
-				 address, why);
+		                 address, why);
 	return 0;
 }
 
@@ -63,7 +63,7 @@ int cli_usage_error(const char *fmt, ...)
 }
 
 static const struct cli_option *find_option(const struct cli_option *opts, const char *name,
-					    size_t len)
+                                            size_t len)
 {
 	for (; opts->name != NULL; opts++)
 		if (strlen(opts->name) == len && strncmp(opts->name, name, len) == 0)
@@ -71,8 +71,8 @@ static const struct cli_option *find_option(const struct cli_option *opts, const
 	return NULL;
 }
 
-int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, char **pos,
-	      int cap, int *npos_r)
+int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, char **pos, int cap,
+              int *npos_r)
 {
 	int npos = 0;
 	bool options_done = false;
@@ -90,24 +90,26 @@ int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, c
 		}
 		if (!options_done && a[0] == '-' && a[1] != '\0') {
 			if (a[1] != '-')
-				return cli_usage_error("%s: unknown option '%s'", current_command, a);
+				return cli_usage_error("%s: unknown option '%s'", current_command,
+				                       a);
 			const char *name = a + 2;
 			const char *eq = strchr(name, '=');
 			size_t len = eq ? (size_t)(eq - name) : strlen(name);
 			const struct cli_option *o = find_option(opts, name, len);
 			if (o == NULL)
-				return cli_usage_error("%s: unknown option '%s'", current_command, a);
+				return cli_usage_error("%s: unknown option '%s'", current_command,
+				                       a);
 			if (o->flag != NULL) {
 				if (eq != NULL)
 					return cli_usage_error("%s: option '--%s' takes no value",
-							       current_command, o->name);
+					                       current_command, o->name);
 				*o->flag = true;
 			} else if (eq != NULL) {
 				*o->value = eq + 1;
 			} else {
 				if (i + 1 >= argc)
 					return cli_usage_error("%s: option '--%s' needs a value",
-							       current_command, o->name);
+					                       current_command, o->name);
 				*o->value = argv[++i];
 			}
 			continue;
@@ -269,13 +271,13 @@ int cli_read_password(bool from_stdin, bool confirm, char *buf, size_t cap)
 			return cli_error(EX_DATAERR, "%s: password too long", current_command);
 		if (n < 0)
 			return cli_error(EX_DATAERR, "%s: no password on standard input",
-					 current_command);
+			                 current_command);
 	} else {
 		int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (fd < 0)
 			return cli_usage_error("%s: no terminal to ask for the password; use "
-					       "--password-stdin",
-					       current_command);
+			                       "--password-stdin",
+			                       current_command);
 		n = prompt_tty(fd, "Password: ", buf, cap);
 		if (n >= 0 && confirm) {
 			char again[AUTH_PASSWORD_MAX + 2];
@@ -286,7 +288,7 @@ int cli_read_password(bool from_stdin, bool confirm, char *buf, size_t cap)
 				close(fd);
 				explicit_bzero(buf, cap);
 				return cli_error(EX_DATAERR, "%s: the passwords do not match",
-						 current_command);
+				                 current_command);
 			}
 		}
 		close(fd);
@@ -294,7 +296,7 @@ int cli_read_password(bool from_stdin, bool confirm, char *buf, size_t cap)
 			return cli_error(EX_DATAERR, "%s: password too long", current_command);
 		if (n < 0)
 			return cli_error(EX_DATAERR, "%s: could not read the password",
-					 current_command);
+			                 current_command);
 	}
 	if (n == 0)
 		return cli_error(EX_DATAERR, "%s: empty password refused", current_command);

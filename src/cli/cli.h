@@ -58,9 +58,9 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* One option: "--name" (flag) or "--name VALUE" / "--name=VALUE".
  * Exactly one of flag / value is non-NULL. */
 struct cli_option {
-	const char *name;    /* without the dashes: "json" */
-	bool *flag;          /* set to true when present */
-	const char **value;  /* set to the argument when present */
+	const char *name;   /* without the dashes: "json" */
+	bool *flag;         /* set to true when present */
+	const char **value; /* set to the argument when present */
 };
 
 /* Parses argv[first..argc-1]: options (from opts, terminated by a row with
@@ -69,8 +69,8 @@ struct cli_option {
  * and *npos_r, or EX_USAGE after printing the reason (unknown option,
  * missing value, too many arguments). "--help" or "-h" prints the
  * command's usage to stdout and exits with 0. */
-int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, char **pos,
-	      int cap, int *npos_r);
+int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, char **pos, int cap,
+              int *npos_r);
 
 /* --- JSON output --- */
 

@@ -11,8 +11,8 @@ static int alias_add(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -20,7 +20,7 @@ static int alias_add(int argc, char **argv)
 		return rc;
 	if (npos != 2)
 		return cli_usage_error(npos < 2 ? "alias add: need the alias and the target account"
-						: "alias add: too many arguments");
+		                                : "alias add: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char norm[AUTH_ADDRESS_MAX];
@@ -49,8 +49,8 @@ static int alias_del(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -58,7 +58,7 @@ static int alias_del(int argc, char **argv)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "alias del: missing alias"
-						 : "alias del: too many arguments");
+		                                 : "alias del: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char norm[AUTH_ADDRESS_MAX];
@@ -105,8 +105,8 @@ static int alias_list(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -116,7 +116,7 @@ static int alias_list(int argc, char **argv)
 		return cli_usage_error("alias list: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
-	struct list_ctx ctx = { json, 0 };
+	struct list_ctx ctx = {json, 0};
 	char err[512];
 	if (json)
 		fputs("[", stdout);

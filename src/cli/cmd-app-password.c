@@ -16,8 +16,8 @@ static int app_add(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -25,8 +25,8 @@ static int app_add(int argc, char **argv)
 		return rc;
 	if (npos != 2)
 		return cli_usage_error(npos < 2 ? "app-password add: need the user and a label"
-						: "app-password add: too many arguments "
-						  "(quote a label with spaces)");
+		                                : "app-password add: too many arguments "
+		                                  "(quote a label with spaces)");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char code[AUTH_APP_CODE_LEN + 1], shown[AUTH_APP_CODE_LEN + 8], err[512];
@@ -68,7 +68,7 @@ static bool list_cb(void *vctx, const struct auth_app_password *p)
 	cli_format_time(p->last_used, used, sizeof(used));
 	if (ctx->json) {
 		fprintf(stdout, "%s{\"id\": %lld, \"label\": ", ctx->n ? ",\n  " : "\n  ",
-			(long long)p->id);
+		        (long long)p->id);
 		cli_json_string(stdout, p->label);
 		printf(", \"created\": \"%s\", \"last_used\": ", created);
 		if (p->last_used) {
@@ -82,7 +82,8 @@ static bool list_cb(void *vctx, const struct auth_app_password *p)
 		}
 	} else {
 		printf("%-5lld %-24s %-21s %-21s %-5s %s\n", (long long)p->id, p->label, created,
-		       used, p->last_used ? p->last_protocol : "-", p->last_used ? p->last_ip : "-");
+		       used, p->last_used ? p->last_protocol : "-",
+		       p->last_used ? p->last_ip : "-");
 	}
 	ctx->n++;
 	return true;
@@ -92,8 +93,8 @@ static int app_list(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -101,7 +102,7 @@ static int app_list(int argc, char **argv)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "app-password list: missing user"
-						 : "app-password list: too many arguments");
+		                                 : "app-password list: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	/* Look the user up first so nothing is printed for an unknown one. */
@@ -112,7 +113,7 @@ static int app_list(int argc, char **argv)
 		return cli_error(EX_TEMPFAIL, "app-password list: %s", err);
 	if (r == 0)
 		return cli_error(EX_NOUSER, "app-password list: %s does not exist", pos[0]);
-	struct list_ctx ctx = { json, 0 };
+	struct list_ctx ctx = {json, 0};
 	if (json)
 		fputs("[", stdout);
 	else
@@ -131,8 +132,8 @@ static int app_revoke(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -140,13 +141,13 @@ static int app_revoke(int argc, char **argv)
 		return rc;
 	if (npos != 2)
 		return cli_usage_error(npos < 2 ? "app-password revoke: need the user and the id"
-						: "app-password revoke: too many arguments");
+		                                : "app-password revoke: too many arguments");
 	char *end;
 	long long id = strtoll(pos[1], &end, 10);
 	if (pos[1][0] < '0' || pos[1][0] > '9' || *end != '\0' || id <= 0)
 		return cli_usage_error("app-password revoke: '%s' is not an id (see "
-				       "app-password list)",
-				       pos[1]);
+		                       "app-password list)",
+		                       pos[1]);
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char err[512];

@@ -20,7 +20,7 @@
 #include "auth/sasl.h"
 #include "cli/cli.h"
 
-#define MAX_ARGS 8
+#define MAX_ARGS      8
 #define SASL_LINE_MAX 8192
 
 static int parse_protocol(const char *name, enum auth_protocol *p)
@@ -29,8 +29,8 @@ static int parse_protocol(const char *name, enum auth_protocol *p)
 		const char *name;
 		enum auth_protocol proto;
 	} protos[] = {
-		{ "imap", AUTH_PROTO_IMAP }, { "pop3", AUTH_PROTO_POP3 }, { "smtp", AUTH_PROTO_SMTP },
-		{ "web", AUTH_PROTO_WEB },   { "other", AUTH_PROTO_OTHER },
+	    {"imap", AUTH_PROTO_IMAP}, {"pop3", AUTH_PROTO_POP3},   {"smtp", AUTH_PROTO_SMTP},
+	    {"web", AUTH_PROTO_WEB},   {"other", AUTH_PROTO_OTHER},
 	};
 	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
 		if (strcmp(protos[i].name, name) == 0) {
@@ -38,8 +38,7 @@ static int parse_protocol(const char *name, enum auth_protocol *p)
 			return 0;
 		}
 	}
-	return cli_usage_error("auth: unknown protocol '%s' (imap, pop3, smtp, web, other)",
-			       name);
+	return cli_usage_error("auth: unknown protocol '%s' (imap, pop3, smtp, web, other)", name);
 }
 
 static int report(const struct auth_result *r, bool json)
@@ -78,10 +77,10 @@ static int auth_test(int argc, char **argv)
 	bool json = false, from_stdin = false;
 	const char *proto_name = "imap";
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ "password-stdin", &from_stdin, NULL },
-		{ "protocol", NULL, &proto_name },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {"password-stdin", &from_stdin, NULL},
+	    {"protocol", NULL, &proto_name},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -89,8 +88,8 @@ static int auth_test(int argc, char **argv)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "auth test: missing address"
-						 : "auth test: too many arguments");
-	struct auth_client client = { AUTH_PROTO_IMAP, "cli", true, true };
+		                                 : "auth test: too many arguments");
+	struct auth_client client = {AUTH_PROTO_IMAP, "cli", true, true};
 	if ((rc = parse_protocol(proto_name, &client.protocol)) != 0)
 		return rc;
 	if ((rc = cli_auth_open()) != 0)
@@ -124,9 +123,9 @@ static int auth_sasl(int argc, char **argv)
 	bool json = false;
 	const char *proto_name = "imap";
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ "protocol", NULL, &proto_name },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {"protocol", NULL, &proto_name},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -134,13 +133,13 @@ static int auth_sasl(int argc, char **argv)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "auth sasl: missing mechanism"
-						 : "auth sasl: too many arguments");
-	struct auth_client client = { AUTH_PROTO_IMAP, "cli", true, true };
+		                                 : "auth sasl: too many arguments");
+	struct auth_client client = {AUTH_PROTO_IMAP, "cli", true, true};
 	if ((rc = parse_protocol(proto_name, &client.protocol)) != 0)
 		return rc;
 	if (!sasl_mech_supported(pos[0]))
 		return cli_usage_error("auth sasl: unsupported mechanism '%s' (supported: %s)",
-				       pos[0], sasl_mech_list(true));
+		                       pos[0], sasl_mech_list(true));
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct sasl_session *s = sasl_session_new(pos[0], &client);
@@ -169,7 +168,8 @@ static int auth_sasl(int argc, char **argv)
 		struct str resp = STR_NULL;
 		const struct str *respp = NULL;
 		if (!(first && len == 0)) {
-			long n = sasl_base64_decode(str_make(line, (size_t)len), dec, SASL_LINE_MAX);
+			long n =
+			    sasl_base64_decode(str_make(line, (size_t)len), dec, SASL_LINE_MAX);
 			if (n < 0) {
 				printf("NO invalid base64\n");
 				rc = EX_DATAERR;

@@ -11,8 +11,8 @@ static int domain_change(int argc, char **argv, bool add)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -20,15 +20,14 @@ static int domain_change(int argc, char **argv, bool add)
 	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 1)
-		return cli_usage_error(npos == 0 ? "domain %s: missing domain"
-						 : "domain %s: too many arguments",
-				       sub);
+		return cli_usage_error(
+		    npos == 0 ? "domain %s: missing domain" : "domain %s: too many arguments", sub);
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char err[512];
 	enum auth_err code;
 	int r = add ? auth_domain_add(pos[0], &code, err, sizeof(err))
-		    : auth_domain_del(pos[0], &code, err, sizeof(err));
+	            : auth_domain_del(pos[0], &code, err, sizeof(err));
 	if (r < 0)
 		return cli_error(cli_exit_for_auth_err(code), "domain %s: %s", sub, err);
 	if (json) {
@@ -47,7 +46,7 @@ struct list_ctx {
 };
 
 static bool list_cb(void *vctx, const char *domain, int64_t created, unsigned accounts,
-		    unsigned aliases)
+                    unsigned aliases)
 {
 	struct list_ctx *ctx = vctx;
 	char t[32];
@@ -68,8 +67,8 @@ static int domain_list(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -79,7 +78,7 @@ static int domain_list(int argc, char **argv)
 		return cli_usage_error("domain list: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
-	struct list_ctx ctx = { json, 0 };
+	struct list_ctx ctx = {json, 0};
 	char err[512];
 	if (json)
 		fputs("[", stdout);

@@ -33,21 +33,21 @@ static void json_account_fields(FILE *f, const struct auth_account *a)
 	fprintf(f, ", \"user_key\": ");
 	cli_json_string(f, a->user_key);
 	fprintf(f,
-		", \"state\": \"%s\", \"imap\": %s, \"pop3\": %s, \"require_app_password\": %s,"
-		" \"pop3_dele\": \"%s\", ",
-		a->state == AUTH_STATE_ACTIVE ? "active" : "disabled",
-		a->imap_enabled ? "true" : "false", a->pop3_enabled ? "true" : "false",
-		a->require_app_password ? "true" : "false", dele_name(a->pop3_dele));
+	        ", \"state\": \"%s\", \"imap\": %s, \"pop3\": %s, \"require_app_password\": %s,"
+	        " \"pop3_dele\": \"%s\", ",
+	        a->state == AUTH_STATE_ACTIVE ? "active" : "disabled",
+	        a->imap_enabled ? "true" : "false", a->pop3_enabled ? "true" : "false",
+	        a->require_app_password ? "true" : "false", dele_name(a->pop3_dele));
 	if (a->pop3_offer_days < 0)
 		fprintf(f, "\"pop3_offer_days\": null, ");
 	else
 		fprintf(f, "\"pop3_offer_days\": %d, ", a->pop3_offer_days);
 	fprintf(f,
-		"\"quota_bytes\": %llu, \"quota_messages\": %llu, \"password_scheme\": \"%s\","
-		" \"created\": \"%s\", \"password_changed\": \"%s\"",
-		(unsigned long long)a->quota_bytes, (unsigned long long)a->quota_messages,
-		a->scheme, cli_format_time(a->created, t1, sizeof(t1)),
-		cli_format_time(a->password_changed, t2, sizeof(t2)));
+	        "\"quota_bytes\": %llu, \"quota_messages\": %llu, \"password_scheme\": \"%s\","
+	        " \"created\": \"%s\", \"password_changed\": \"%s\"",
+	        (unsigned long long)a->quota_bytes, (unsigned long long)a->quota_messages,
+	        a->scheme, cli_format_time(a->created, t1, sizeof(t1)),
+	        cli_format_time(a->password_changed, t2, sizeof(t2)));
 }
 
 static void json_account(FILE *f, const struct auth_account *a)
@@ -61,7 +61,8 @@ static void json_account(FILE *f, const struct auth_account *a)
 static void describe_pop3(const struct auth_account *a, char *buf, size_t cap)
 {
 	const struct config *c = roost_config;
-	const char *dele = a->pop3_dele < 0 ? dele_name((int)c->pop3_dele) : dele_name(a->pop3_dele);
+	const char *dele =
+	    a->pop3_dele < 0 ? dele_name((int)c->pop3_dele) : dele_name(a->pop3_dele);
 	unsigned days = a->pop3_offer_days < 0 ? c->pop3_offer_days : (unsigned)a->pop3_offer_days;
 	char d[48];
 	if (days == 0)
@@ -69,7 +70,7 @@ static void describe_pop3(const struct auth_account *a, char *buf, size_t cap)
 	else
 		snprintf(d, sizeof(d), "last %u days", days);
 	snprintf(buf, cap, "dele=%s%s, offer %s%s", dele, a->pop3_dele < 0 ? " (default)" : "", d,
-		 a->pop3_offer_days < 0 ? " (default)" : "");
+	         a->pop3_offer_days < 0 ? " (default)" : "");
 }
 
 /* --- add --- */
@@ -79,10 +80,10 @@ static int user_add(int argc, char **argv)
 	bool json = false, from_stdin = false;
 	const char *hash = NULL;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ "password-stdin", &from_stdin, NULL },
-		{ "password-hash", NULL, &hash },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {"password-stdin", &from_stdin, NULL},
+	    {"password-hash", NULL, &hash},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -90,10 +91,10 @@ static int user_add(int argc, char **argv)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "user add: missing address"
-						 : "user add: too many arguments");
+		                                 : "user add: too many arguments");
 	if (hash != NULL && from_stdin)
 		return cli_usage_error("user add: --password-hash and --password-stdin "
-				       "exclude each other");
+		                       "exclude each other");
 	if ((rc = cli_auth_open()) != 0 || (rc = cli_store_open()) != 0)
 		return rc;
 	char norm[AUTH_ADDRESS_MAX];
@@ -108,20 +109,21 @@ static int user_add(int argc, char **argv)
 		return cli_error(EX_TEMPFAIL, "user add: %s", err);
 	if (found > 0)
 		return cli_error(EX_CANTCREAT, "user add: %s already exists%s", norm,
-				 strcmp(a.address, norm) ? " as an alias" : "");
+		                 strcmp(a.address, norm) ? " as an alias" : "");
 	const char *domain = strrchr(norm, '@') + 1;
 	int dom = auth_domain_exists(domain);
 	if (dom < 0)
 		return cli_error(EX_TEMPFAIL, "user add: cannot read the accounts database");
 	if (dom == 0)
-		return cli_error(EX_NOUSER,
-				 "user add: domain %s does not exist (add it with: roost domain add "
-				 "%s)",
-				 domain, domain);
+		return cli_error(
+		    EX_NOUSER,
+		    "user add: domain %s does not exist (add it with: roost domain add "
+		    "%s)",
+		    domain, domain);
 
 	char password[AUTH_PASSWORD_MAX + 2];
-	if (hash == NULL && (rc = cli_read_password(from_stdin, true, password,
-						    sizeof(password))) != 0)
+	if (hash == NULL &&
+	    (rc = cli_read_password(from_stdin, true, password, sizeof(password))) != 0)
 		return rc;
 	enum auth_err code;
 	int r = auth_account_add(norm, hash ? NULL : password, hash, &a, &code, err, sizeof(err));
@@ -143,9 +145,9 @@ static int user_del(int argc, char **argv)
 {
 	bool json = false, purge = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ "purge", &purge, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {"purge", &purge, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -153,7 +155,7 @@ static int user_del(int argc, char **argv)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "user del: missing address"
-						 : "user del: too many arguments");
+		                                 : "user del: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char norm[AUTH_ADDRESS_MAX];
@@ -174,9 +176,9 @@ static int user_del(int argc, char **argv)
 			const char *msg = "";
 			store_error(&msg);
 			return cli_error(EX_TEMPFAIL,
-					 "user del: %s deleted, but its mail store %s was not "
-					 "removed: %s",
-					 a.address, a.user_key, msg);
+			                 "user del: %s deleted, but its mail store %s was not "
+			                 "removed: %s",
+			                 a.address, a.user_key, msg);
 		}
 		purged = true;
 	}
@@ -224,8 +226,8 @@ static int user_list(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -235,11 +237,11 @@ static int user_list(int argc, char **argv)
 		return cli_usage_error("user list: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
-	struct list_ctx ctx = { json, 0 };
+	struct list_ctx ctx = {json, 0};
 	char err[512];
 	if (!json)
-		printf("%-40s %-8s %-4s %-4s %-10s %s\n", "ADDRESS", "STATE", "IMAP", "POP3", "QUOTA",
-		       "APP-PASSWORD-REQUIRED");
+		printf("%-40s %-8s %-4s %-4s %-10s %s\n", "ADDRESS", "STATE", "IMAP", "POP3",
+		       "QUOTA", "APP-PASSWORD-REQUIRED");
 	else
 		fputs("[", stdout);
 	if (auth_account_list(npos ? pos[0] : NULL, list_cb, &ctx, err, sizeof(err)) < 0) {
@@ -294,8 +296,8 @@ static int user_show(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -303,7 +305,7 @@ static int user_show(int argc, char **argv)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "user show: missing address"
-						 : "user show: too many arguments");
+		                                 : "user show: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct auth_account a;
@@ -316,7 +318,7 @@ static int user_show(int argc, char **argv)
 	auth_app_password_list(a.address, count_app_cb, &apps, &code, err, sizeof(err));
 
 	/* Usage from the store, when it can be read (not fatal). */
-	struct store_quota q = { 0 };
+	struct store_quota q = {0};
 	bool have_usage = false;
 	if (cli_store_open() == 0) {
 		struct store_user *u = NULL;
@@ -326,7 +328,7 @@ static int user_show(int argc, char **argv)
 		}
 	}
 
-	struct alias_ctx actx = { json, 0 };
+	struct alias_ctx actx = {json, 0};
 	if (json) {
 		fputc('{', stdout);
 		json_account_fields(stdout, &a);
@@ -335,7 +337,8 @@ static int user_show(int argc, char **argv)
 		printf("]");
 		if (have_usage)
 			printf(", \"bytes_used\": %llu, \"messages_used\": %llu",
-			       (unsigned long long)q.bytes_used, (unsigned long long)q.messages_used);
+			       (unsigned long long)q.bytes_used,
+			       (unsigned long long)q.messages_used);
 		printf("}\n");
 		return EX_OK;
 	}
@@ -372,9 +375,9 @@ static int user_passwd(int argc, char **argv)
 {
 	bool from_stdin = false, json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ "password-stdin", &from_stdin, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {"password-stdin", &from_stdin, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -382,7 +385,7 @@ static int user_passwd(int argc, char **argv)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "user passwd: missing address"
-						 : "user passwd: too many arguments");
+		                                 : "user passwd: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct auth_account a;
@@ -412,8 +415,8 @@ static int user_set(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
@@ -437,7 +440,7 @@ static int user_set(int argc, char **argv)
 	char err[512];
 	enum auth_err code;
 	if (auth_account_set(a.address, (const char *const *)pos + 1, (size_t)(npos - 1), &code,
-			     err, sizeof(err)) < 0)
+	                     err, sizeof(err)) < 0)
 		return cli_error(cli_exit_for_auth_err(code), "user set: %s", err);
 	if (auth_account_get(a.address, &a, err, sizeof(err)) != 1)
 		return cli_error(EX_TEMPFAIL, "user set: %s", err);
@@ -456,16 +459,17 @@ static int user_rename(int argc, char **argv)
 {
 	bool json = false;
 	const struct cli_option opts[] = {
-		{ "json", &json, NULL },
-		{ NULL, NULL, NULL },
+	    {"json", &json, NULL},
+	    {NULL, NULL, NULL},
 	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
 	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 2)
-		return cli_usage_error(npos < 2 ? "user rename: need the address and the new address"
-						: "user rename: too many arguments");
+		return cli_usage_error(npos < 2
+		                           ? "user rename: need the address and the new address"
+		                           : "user rename: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char a1[AUTH_ADDRESS_MAX], a2[AUTH_ADDRESS_MAX];
@@ -493,9 +497,9 @@ int cmd_user(int argc, char **argv)
 		const char *name;
 		int (*fn)(int argc, char **argv);
 	} subs[] = {
-		{ "add", user_add },       { "del", user_del },   { "list", user_list },
-		{ "show", user_show },     { "passwd", user_passwd }, { "set", user_set },
-		{ "rename", user_rename },
+	    {"add", user_add},       {"del", user_del},       {"list", user_list},
+	    {"show", user_show},     {"passwd", user_passwd}, {"set", user_set},
+	    {"rename", user_rename},
 	};
 	if (argc < 2)
 		return cli_usage_error("user: missing subcommand");

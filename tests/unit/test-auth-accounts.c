@@ -59,9 +59,9 @@ static void setup(void)
 	}
 }
 
-static const struct auth_client imap_client = { AUTH_PROTO_IMAP, "192.0.2.10", true, false };
-static const struct auth_client pop3_client = { AUTH_PROTO_POP3, "192.0.2.11", true, false };
-static const struct auth_client web_client = { AUTH_PROTO_WEB, "192.0.2.12", true, false };
+static const struct auth_client imap_client = {AUTH_PROTO_IMAP, "192.0.2.10", true, false};
+static const struct auth_client pop3_client = {AUTH_PROTO_POP3, "192.0.2.11", true, false};
+static const struct auth_client web_client = {AUTH_PROTO_WEB, "192.0.2.12", true, false};
 
 static void add_user(const char *addr, const char *pw)
 {
@@ -105,8 +105,8 @@ TEST(domains)
 TEST(address_normalisation)
 {
 	char out[AUTH_ADDRESS_MAX], err[128];
-	CHECK(auth_address_normalize("Bob.Smith@Example.COM", out, sizeof(out), err,
-				     sizeof(err)) == 1);
+	CHECK(auth_address_normalize("Bob.Smith@Example.COM", out, sizeof(out), err, sizeof(err)) ==
+	      1);
 	CHECK_STREQ(out, "bob.smith@example.com");
 	CHECK(auth_address_normalize("用户@例子.中国", out, sizeof(out), err, sizeof(err)) == 1);
 	CHECK(auth_address_normalize("bob", out, sizeof(out), err, sizeof(err)) == -1);
@@ -118,7 +118,8 @@ TEST(address_normalisation)
 	CHECK(auth_address_normalize("b\"b@example.com", out, sizeof(out), err, sizeof(err)) == -1);
 	CHECK(auth_address_normalize("bob@@example.com", out, sizeof(out), err, sizeof(err)) == -1);
 	CHECK(auth_address_normalize("bob@exa_mple.com", out, sizeof(out), err, sizeof(err)) == -1);
-	CHECK(auth_address_normalize("b\xff@example.com", out, sizeof(out), err, sizeof(err)) == -1);
+	CHECK(auth_address_normalize("b\xff@example.com", out, sizeof(out), err, sizeof(err)) ==
+	      -1);
 	char longlocal[80];
 	memset(longlocal, 'a', 65);
 	snprintf(longlocal + 65, sizeof(longlocal) - 65, "@x.com");
@@ -131,8 +132,8 @@ TEST(account_add_and_errors)
 	char err[256];
 	enum auth_err code;
 	struct auth_account a;
-	CHECK(auth_account_add("Alice@Example.com", "alicepw", NULL, &a, &code, err,
-			       sizeof(err)) == 1);
+	CHECK(auth_account_add("Alice@Example.com", "alicepw", NULL, &a, &code, err, sizeof(err)) ==
+	      1);
 	CHECK_STREQ(a.address, "alice@example.com");
 	CHECK(a.id > 0);
 	char key[32];
@@ -150,10 +151,14 @@ TEST(account_add_and_errors)
 		struct store_mailbox_list *list = NULL;
 		CHECK(store_mailbox_list(u, &list) == 1);
 		if (list != NULL) {
-			const char *want[] = { "INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive" };
-			uint32_t use[] = { 0, STORE_SPECIAL_DRAFTS, STORE_SPECIAL_SENT,
-					   STORE_SPECIAL_TRASH, STORE_SPECIAL_JUNK,
-					   STORE_SPECIAL_ARCHIVE };
+			const char *want[] = {"INBOX", "Drafts", "Sent",
+			                      "Trash", "Junk",   "Archive"};
+			uint32_t use[] = {0,
+			                  STORE_SPECIAL_DRAFTS,
+			                  STORE_SPECIAL_SENT,
+			                  STORE_SPECIAL_TRASH,
+			                  STORE_SPECIAL_JUNK,
+			                  STORE_SPECIAL_ARCHIVE};
 			for (int i = 0; i < 6; i++) {
 				bool seen = false;
 				for (size_t j = 0; j < list->count; j++) {
@@ -161,7 +166,8 @@ TEST(account_add_and_errors)
 						continue;
 					seen = true;
 					CHECK((list->items[j].attrs & STORE_MBOX_SUBSCRIBED) != 0);
-					CHECK((list->items[j].attrs & STORE_SPECIAL_MASK) == use[i]);
+					CHECK((list->items[j].attrs & STORE_SPECIAL_MASK) ==
+					      use[i]);
 				}
 				CHECK(seen);
 			}
@@ -182,10 +188,10 @@ TEST(account_add_and_errors)
 	CHECK(auth_account_add("carol@example.com", "", NULL, NULL, &code, err, sizeof(err)) == -1);
 	CHECK(code == AUTH_ERR_INVALID);
 	CHECK(auth_account_add("carol@example.com", NULL, "plaintext", NULL, &code, err,
-			       sizeof(err)) == -1);
+	                       sizeof(err)) == -1);
 	CHECK(code == AUTH_ERR_INVALID);
-	CHECK(auth_account_add("carol@example.com", NULL, "$6$", NULL, &code, err,
-			       sizeof(err)) == -1);
+	CHECK(auth_account_add("carol@example.com", NULL, "$6$", NULL, &code, err, sizeof(err)) ==
+	      -1);
 	CHECK(code == AUTH_ERR_INVALID);
 
 	CHECK(auth_account_get("ALICE@example.com", &a, err, sizeof(err)) == 1);
@@ -200,7 +206,7 @@ TEST(imported_hash_logs_in)
 	enum auth_err code;
 	/* openssl passwd -6 -salt saltsalt pencil */
 	const char *h = "$6$saltsalt$rD9fW1BwIrjB90WCgCTdIQc3phTBhf04I6Iw/XlgKD9E9aEbzqGZipjiFxGo/"
-			"4wWXDA6jV6/vZO.kKdDSfUJb0";
+	                "4wWXDA6jV6/vZO.kKdDSfUJb0";
 	struct auth_account a;
 	CHECK(auth_account_add("imported@example.com", NULL, h, &a, &code, err, sizeof(err)) == 1);
 	CHECK_STREQ(a.scheme, "sha512-crypt");
@@ -209,8 +215,8 @@ TEST(imported_hash_logs_in)
 	CHECK(auth_verify_password("imported@example.com", "Pencil", &imap_client, &r) ==
 	      AUTH_FAILED);
 	/* Setting a password replaces it with the configured scheme. */
-	CHECK(auth_account_set_password("imported@example.com", "newpw", &code, err,
-					sizeof(err)) == 1);
+	CHECK(auth_account_set_password("imported@example.com", "newpw", &code, err, sizeof(err)) ==
+	      1);
 	CHECK(auth_account_get("imported@example.com", &a, err, sizeof(err)) == 1);
 	CHECK_STREQ(a.scheme, "sha256-crypt");
 	CHECK(auth_verify_password("imported@example.com", "newpw", &imap_client, &r) == AUTH_OK);
@@ -241,8 +247,7 @@ TEST(login_results)
 	/* Wrong password and unknown user look the same. */
 	struct auth_result r2;
 	CHECK(auth_verify_password("dave@example.com", "nope", &imap_client, &r) == AUTH_FAILED);
-	CHECK(auth_verify_password("nobody@example.com", "nope", &imap_client, &r2) ==
-	      AUTH_FAILED);
+	CHECK(auth_verify_password("nobody@example.com", "nope", &imap_client, &r2) == AUTH_FAILED);
 	CHECK_STREQ(r.message, r2.message);
 	CHECK(r.account_id == 0 && r2.account_id == 0);
 	CHECK(auth_verify_password("", "", &imap_client, &r) == AUTH_FAILED);
@@ -250,31 +255,31 @@ TEST(login_results)
 	auth_abuse_reset();
 
 	/* Switches, checked only after the password. */
-	const char *imap_off[] = { "imap=off" };
+	const char *imap_off[] = {"imap=off"};
 	enum auth_err code;
 	char err[256];
 	CHECK(auth_account_set("dave@example.com", imap_off, 1, &code, err, sizeof(err)) == 1);
 	CHECK(auth_verify_password("dave@example.com", "davepw", &imap_client, &r) ==
 	      AUTH_DISABLED_PROTOCOL);
 	CHECK_STREQ(r.message,
-		    "IMAP is turned off for this account; turn it on in your account settings");
+	            "IMAP is turned off for this account; turn it on in your account settings");
 	CHECK(auth_verify_password("dave@example.com", "wrong", &imap_client, &r) == AUTH_FAILED);
 	CHECK(auth_verify_password("dave@example.com", "davepw", &pop3_client, &r) == AUTH_OK);
-	const char *pop3_off[] = { "imap=on", "pop3=off" };
+	const char *pop3_off[] = {"imap=on", "pop3=off"};
 	CHECK(auth_account_set("dave@example.com", pop3_off, 2, &code, err, sizeof(err)) == 1);
 	CHECK(auth_verify_password("dave@example.com", "davepw", &pop3_client, &r) ==
 	      AUTH_DISABLED_PROTOCOL);
 	CHECK_STREQ(r.message,
-		    "POP3 is turned off for this account; turn it on in your account settings");
+	            "POP3 is turned off for this account; turn it on in your account settings");
 	CHECK(auth_verify_password("dave@example.com", "davepw", &imap_client, &r) == AUTH_OK);
 
 	/* Disabled account. */
-	const char *disable[] = { "state=disabled" };
+	const char *disable[] = {"state=disabled"};
 	CHECK(auth_account_set("dave@example.com", disable, 1, &code, err, sizeof(err)) == 1);
 	CHECK(auth_verify_password("dave@example.com", "davepw", &imap_client, &r) ==
 	      AUTH_ACCOUNT_DISABLED);
 	CHECK(auth_verify_password("dave@example.com", "bad", &imap_client, &r) == AUTH_FAILED);
-	const char *enable[] = { "state=active", "pop3=on", "pop3_dele=keep", "pop3_offer_days=30" };
+	const char *enable[] = {"state=active", "pop3=on", "pop3_dele=keep", "pop3_offer_days=30"};
 	CHECK(auth_account_set("dave@example.com", enable, 4, &code, err, sizeof(err)) == 1);
 	CHECK(auth_verify_password("dave@example.com", "davepw", &pop3_client, &r) == AUTH_OK);
 	CHECK(r.pop3_dele == POP3_DELE_KEEP);
@@ -289,12 +294,12 @@ TEST(account_settings_validation)
 	enum auth_err code;
 	char err[256];
 	struct auth_account a;
-	const char *bad1[] = { "imap=maybe" };
-	const char *bad2[] = { "quota=10Q" };
-	const char *bad3[] = { "colour=blue" };
-	const char *bad4[] = { "pop3_offer_days=-1" };
-	const char *bad5[] = { "state=active", "pop3_dele=sometimes" };
-	const char *bad6[] = { "noequals" };
+	const char *bad1[] = {"imap=maybe"};
+	const char *bad2[] = {"quota=10Q"};
+	const char *bad3[] = {"colour=blue"};
+	const char *bad4[] = {"pop3_offer_days=-1"};
+	const char *bad5[] = {"state=active", "pop3_dele=sometimes"};
+	const char *bad6[] = {"noequals"};
 	CHECK(auth_account_set("erin@example.com", bad1, 1, &code, err, sizeof(err)) == -1);
 	CHECK(code == AUTH_ERR_INVALID);
 	CHECK_STREQ(err, "imap: expected on or off, got 'maybe'");
@@ -307,7 +312,7 @@ TEST(account_settings_validation)
 	CHECK(auth_account_get("erin@example.com", &a, err, sizeof(err)) == 1);
 	CHECK(a.state == AUTH_STATE_ACTIVE && a.pop3_dele == AUTH_POP3_DELE_DEFAULT);
 
-	const char *good[] = { "quota=10G", "quota_messages=5000", "require_app_password=yes" };
+	const char *good[] = {"quota=10G", "quota_messages=5000", "require_app_password=yes"};
 	CHECK(auth_account_set("erin@example.com", good, 3, &code, err, sizeof(err)) == 1);
 	CHECK(auth_account_get("erin@example.com", &a, err, sizeof(err)) == 1);
 	CHECK(a.quota_bytes == 10ull << 30);
@@ -323,7 +328,7 @@ TEST(account_settings_validation)
 		CHECK(q.messages_limit == 5000);
 		store_user_unref(&u);
 	}
-	const char *unl[] = { "quota=unlimited" };
+	const char *unl[] = {"quota=unlimited"};
 	CHECK(auth_account_set("erin@example.com", unl, 1, &code, err, sizeof(err)) == 1);
 	CHECK(auth_account_get("erin@example.com", &a, err, sizeof(err)) == 1);
 	CHECK(a.quota_bytes == 0);
@@ -351,7 +356,7 @@ TEST(app_passwords)
 	struct auth_app_password info;
 	enum auth_err ec;
 	CHECK(auth_app_password_add("fay@example.com", "Thunderbird laptop", code, &info, &ec, err,
-				    sizeof(err)) == 1);
+	                            sizeof(err)) == 1);
 	CHECK(strlen(code) == 16);
 	CHECK(info.id > 0);
 	CHECK_STREQ(info.label, "Thunderbird laptop");
@@ -370,7 +375,7 @@ TEST(app_passwords)
 	auth_abuse_reset();
 
 	/* require_app_password: the account password is refused for mail. */
-	const char *req[] = { "require_app_password=yes" };
+	const char *req[] = {"require_app_password=yes"};
 	CHECK(auth_account_set("fay@example.com", req, 1, &ec, err, sizeof(err)) == 1);
 	CHECK(auth_verify_password("fay@example.com", "faypw", &imap_client, &r) ==
 	      AUTH_APP_PASSWORD_REQUIRED);
@@ -382,7 +387,7 @@ TEST(app_passwords)
 	struct seen {
 		int n;
 		struct auth_app_password p;
-	} seen = { 0 };
+	} seen = {0};
 	CHECK(auth_app_password_list("fay@example.com", cb, &seen, &ec, err, sizeof(err)) == 1);
 	CHECK(seen.n == 1);
 	CHECK(seen.p.last_used > 0);
@@ -398,8 +403,8 @@ TEST(app_passwords)
 	CHECK(auth_app_password_add("fay@example.com", "", code, &info, &ec, err, sizeof(err)) ==
 	      -1);
 	CHECK(ec == AUTH_ERR_INVALID);
-	CHECK(auth_app_password_add("ghost@example.com", "x", code, &info, &ec, err,
-				    sizeof(err)) == -1);
+	CHECK(auth_app_password_add("ghost@example.com", "x", code, &info, &ec, err, sizeof(err)) ==
+	      -1);
 	CHECK(ec == AUTH_ERR_NOUSER);
 	auth_abuse_reset();
 }
@@ -411,9 +416,9 @@ TEST(aliases_and_recipients)
 	char err[256];
 	enum auth_err code;
 	CHECK(auth_alias_add("Postmaster@Example.com", "gus@example.com", &code, err,
-			      sizeof(err)) == 1);
+	                     sizeof(err)) == 1);
 	CHECK(auth_alias_add("postmaster@example.com", "gus@example.com", &code, err,
-			      sizeof(err)) == -1);
+	                     sizeof(err)) == -1);
 	CHECK(code == AUTH_ERR_EXISTS);
 	CHECK(auth_alias_add("gus@example.com", "gus@example.com", &code, err, sizeof(err)) == -1);
 	CHECK(code == AUTH_ERR_EXISTS);
@@ -423,7 +428,7 @@ TEST(aliases_and_recipients)
 	CHECK(code == AUTH_ERR_NOUSER);
 	/* Alias given as target resolves to the account (no chains). */
 	CHECK(auth_alias_add("abuse@example.org", "postmaster@example.com", &code, err,
-			      sizeof(err)) == 1);
+	                     sizeof(err)) == 1);
 
 	struct auth_recipient r;
 	CHECK(auth_lookup_recipient("gus@example.com", &r) == 1);
@@ -459,13 +464,13 @@ TEST(aliases_and_recipients)
 	CHECK_STREQ(r.folder, "");
 
 	/* Disabled accounts are found but flagged. */
-	const char *dis[] = { "state=disabled" };
+	const char *dis[] = {"state=disabled"};
 	CHECK(auth_account_set("gus@example.com", dis, 1, &code, err, sizeof(err)) == 1);
 	CHECK(auth_lookup_recipient("gus@example.com", &r) == 1);
 	CHECK(!r.active);
 
 	/* Logins through an alias work. */
-	const char *en[] = { "state=active" };
+	const char *en[] = {"state=active"};
 	CHECK(auth_account_set("gus@example.com", en, 1, &code, err, sizeof(err)) == 1);
 	struct auth_result ar;
 	CHECK(auth_verify_password("postmaster@example.com", "guspw", &imap_client, &ar) ==
@@ -486,8 +491,8 @@ TEST(rename_keeps_identity)
 	enum auth_err code;
 	struct auth_account before, after;
 	CHECK(auth_account_get("ivy@example.com", &before, err, sizeof(err)) == 1);
-	CHECK(auth_alias_add("ivy.alias@example.com", "ivy@example.com", &code, err,
-			      sizeof(err)) == 1);
+	CHECK(auth_alias_add("ivy.alias@example.com", "ivy@example.com", &code, err, sizeof(err)) ==
+	      1);
 	CHECK(auth_account_rename("ivy@example.com", "ivy@example.org", &code, err, sizeof(err)) ==
 	      1);
 	CHECK(auth_account_get("ivy@example.org", &after, err, sizeof(err)) == 1);
@@ -501,7 +506,7 @@ TEST(rename_keeps_identity)
 	      -1);
 	CHECK(code == AUTH_ERR_NOUSER);
 	CHECK(auth_account_rename("ivy@example.org", "ivy.alias@example.com", &code, err,
-				  sizeof(err)) == -1);
+	                          sizeof(err)) == -1);
 	CHECK(code == AUTH_ERR_EXISTS);
 	CHECK(auth_account_rename("ghost@example.org", "g@example.org", &code, err, sizeof(err)) ==
 	      -1);
@@ -543,10 +548,10 @@ TEST(lockout_and_delays)
 	setup();
 	auth_abuse_reset();
 	add_user("jack@example.com", "jackpw");
-	struct auth_client c = { AUTH_PROTO_IMAP, "198.51.100.7", false, false };
+	struct auth_client c = {AUTH_PROTO_IMAP, "198.51.100.7", false, false};
 	struct auth_result r;
 	/* fail_delay_ms 100, doubling: 100 200 400 800, then locked at 5. */
-	unsigned expect[] = { 100, 200, 400, 800, 1600 };
+	unsigned expect[] = {100, 200, 400, 800, 1600};
 	for (int i = 0; i < 5; i++) {
 		CHECK(auth_verify_password("jack@example.com", "bad", &c, &r) == AUTH_FAILED);
 		CHECK(r.delay_ms == expect[i]);
@@ -555,7 +560,7 @@ TEST(lockout_and_delays)
 	CHECK(auth_verify_password("jack@example.com", "jackpw", &c, &r) == AUTH_LOCKED_OUT);
 	CHECK(r.lockout_seconds > 0 && r.lockout_seconds <= 60);
 	/* The login is locked from other addresses too... */
-	struct auth_client c2 = { AUTH_PROTO_IMAP, "198.51.100.8", false, false };
+	struct auth_client c2 = {AUTH_PROTO_IMAP, "198.51.100.8", false, false};
 	CHECK(auth_verify_password("jack@example.com", "jackpw", &c2, &r) == AUTH_LOCKED_OUT);
 	/* ... and the address for other logins. */
 	add_user("kim@example.com", "kimpw");
@@ -580,7 +585,7 @@ TEST(lockout_and_delays)
 
 	/* Loopback: the address is never locked, the login is. */
 	auth_abuse_reset();
-	struct auth_client lo = { AUTH_PROTO_IMAP, "127.0.0.1", false, true };
+	struct auth_client lo = {AUTH_PROTO_IMAP, "127.0.0.1", false, true};
 	for (int i = 0; i < 6; i++)
 		auth_verify_password("nosuch2@example.com", "x", &lo, &r);
 	CHECK(auth_verify_password("jack@example.com", "jackpw", &lo, &r) == AUTH_OK);
@@ -593,7 +598,7 @@ TEST(lockout_disabled)
 	setup();
 	auth_abuse_reset();
 	cfg->auth_lockout_seconds = 0;
-	struct auth_client c = { AUTH_PROTO_POP3, "198.51.100.99", false, false };
+	struct auth_client c = {AUTH_PROTO_POP3, "198.51.100.99", false, false};
 	struct auth_result r;
 	add_user("nolock@example.com", "nolockpw");
 	for (int i = 0; i < 8; i++)
@@ -650,15 +655,15 @@ struct thread_arg {
 static void *login_thread(void *varg)
 {
 	struct thread_arg *a = varg;
-	struct auth_client c = { AUTH_PROTO_IMAP, "10.0.0.1", true, true };
+	struct auth_client c = {AUTH_PROTO_IMAP, "10.0.0.1", true, true};
 	char ip[32];
 	snprintf(ip, sizeof(ip), "10.0.%d.1", a->index);
 	c.remote_ip = ip;
 	for (int i = 0; i < 20; i++) {
 		struct auth_result r;
 		bool right = (i + a->index) % 3 != 0;
-		enum auth_status st = auth_verify_password("conc@example.com", right ? "concpw" : "x",
-							   &c, &r);
+		enum auth_status st =
+		    auth_verify_password("conc@example.com", right ? "concpw" : "x", &c, &r);
 		if (st == AUTH_OK && right) {
 			a->ok++;
 			if (auth_session_begin(r.account_id) == 1)
@@ -680,7 +685,7 @@ TEST(concurrent_logins)
 	pthread_t t[8];
 	struct thread_arg args[8];
 	for (int i = 0; i < 8; i++) {
-		args[i] = (struct thread_arg){ i, 0, 0 };
+		args[i] = (struct thread_arg){i, 0, 0};
 		CHECK(pthread_create(&t[i], NULL, login_thread, &args[i]) == 0);
 	}
 	int ok = 0, failed = 0;

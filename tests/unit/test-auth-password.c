@@ -1,8 +1,8 @@
 /* Password hashing, SCRAM key derivation, SASLprep, app codes, base64. */
-#include <string.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <string.h>
 
 #include "auth/auth-private.h"
 #include "auth/auth.h"
@@ -11,13 +11,13 @@
 
 /* Reference hashes made by independent tools (openssl passwd -6/-5) and
  * the OpenBSD bcrypt test vector ("U*U"). */
-#define SHA512_PENCIL                                                                       \
-	"$6$saltsalt$rD9fW1BwIrjB90WCgCTdIQc3phTBhf04I6Iw/XlgKD9E9aEbzqGZipjiFxGo/4wWXDA6jV6/" \
+#define SHA512_PENCIL                                                                              \
+	"$6$saltsalt$rD9fW1BwIrjB90WCgCTdIQc3phTBhf04I6Iw/XlgKD9E9aEbzqGZipjiFxGo/4wWXDA6jV6/"     \
 	"vZO.kKdDSfUJb0"
-#define SHA256_PENCIL "$5$saltsalt$hl9BvcGsj7AkON13nbqeQHDgRpHyFxt7WDzLoS.OCQ/"
-#define BCRYPT_UU "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"
+#define SHA256_PENCIL    "$5$saltsalt$hl9BvcGsj7AkON13nbqeQHDgRpHyFxt7WDzLoS.OCQ/"
+#define BCRYPT_UU        "$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"
 #define BCRYPT_2Y_PENCIL "$2y$05$abcdefghijklmnopqrstuu680Yiaj5hFUaJTH/rTAcbA2PQEGfiZu"
-#define YESCRYPT_PENCIL "$y$j9T$saltsaltsalt$GXprhDM3oVIKhFhAJf/udtdAwaP7GuZghybRfeHA.oA"
+#define YESCRYPT_PENCIL  "$y$j9T$saltsaltsalt$GXprhDM3oVIKhFhAJf/udtdAwaP7GuZghybRfeHA.oA"
 
 TEST(verify_reference_hashes)
 {
@@ -53,8 +53,8 @@ TEST(unsupported_hashes_never_match)
 
 TEST(hash_each_scheme_roundtrip)
 {
-	const char *schemes[] = { "yescrypt", "sha512-crypt", "sha256-crypt", "bcrypt" };
-	const char *prefixes[] = { "$y$", "$6$", "$5$", "$2b$" };
+	const char *schemes[] = {"yescrypt", "sha512-crypt", "sha256-crypt", "bcrypt"};
+	const char *prefixes[] = {"$y$", "$6$", "$5$", "$2b$"};
 	for (int i = 0; i < 4; i++) {
 		char h[AUTH_HASH_MAX];
 		CHECK(auth_password_hash(schemes[i], "s3cret pass 密码", h, sizeof(h)) == 1);
@@ -96,9 +96,9 @@ TEST(scram_rfc7677_keys)
 	CHECK(auth_scram_derive("pencil", salt, sizeof(salt), 4096, &k) == 1);
 
 	const char *am = "n=user,r=rOprNGfwEbeRWgbNEkqO,"
-			 "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-			 "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,"
-			 "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+	                 "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+	                 "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,"
+	                 "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
 	unsigned char sig[32], expect[32];
 	unsigned int len = 0;
 	HMAC(EVP_sha256(), k.server_key, 32, (const unsigned char *)am, strlen(am), sig, &len);
@@ -121,20 +121,25 @@ TEST(saslprep)
 	CHECK(auth_saslprep("user", 4, out, sizeof(out)) == 4);
 	CHECK_STREQ(out, "user");
 	/* RFC 4013 3 examples: SOFT HYPHEN mapped to nothing; ... */
-	CHECK(auth_saslprep("I\xc2\xad" "X", 4, out, sizeof(out)) == 2);
+	CHECK(auth_saslprep("I\xc2\xad"
+	                    "X",
+	                    4, out, sizeof(out)) == 2);
 	CHECK_STREQ(out, "IX");
 	/* ... U+0007 prohibited. */
 	CHECK(auth_saslprep("\x07", 1, out, sizeof(out)) == -1);
 	/* Non-ASCII space (U+00A0, U+3000) becomes SPACE. */
-	CHECK(auth_saslprep("a\xc2\xa0" "b\xe3\x80\x80" "c", 8, out, sizeof(out)) == 5);
+	CHECK(auth_saslprep("a\xc2\xa0"
+	                    "b\xe3\x80\x80"
+	                    "c",
+	                    8, out, sizeof(out)) == 5);
 	CHECK_STREQ(out, "a b c");
 	/* ASCII controls, DEL, private use, non-characters, bidi marks. */
 	CHECK(auth_saslprep("a\tb", 3, out, sizeof(out)) == -1);
 	CHECK(auth_saslprep("a\x7f", 2, out, sizeof(out)) == -1);
-	CHECK(auth_saslprep("\xee\x80\x80", 3, out, sizeof(out)) == -1);   /* U+E000 */
-	CHECK(auth_saslprep("\xef\xbf\xbe", 3, out, sizeof(out)) == -1);   /* U+FFFE */
-	CHECK(auth_saslprep("\xe2\x80\x8e", 3, out, sizeof(out)) == -1);   /* U+200E */
-	CHECK(auth_saslprep("\xc2\x85", 2, out, sizeof(out)) == -1);       /* U+0085 */
+	CHECK(auth_saslprep("\xee\x80\x80", 3, out, sizeof(out)) == -1); /* U+E000 */
+	CHECK(auth_saslprep("\xef\xbf\xbe", 3, out, sizeof(out)) == -1); /* U+FFFE */
+	CHECK(auth_saslprep("\xe2\x80\x8e", 3, out, sizeof(out)) == -1); /* U+200E */
+	CHECK(auth_saslprep("\xc2\x85", 2, out, sizeof(out)) == -1);     /* U+0085 */
 	/* Invalid UTF-8 (overlong, lone continuation, truncated). */
 	CHECK(auth_saslprep("\xc0\xaf", 2, out, sizeof(out)) == -1);
 	CHECK(auth_saslprep("\x80", 1, out, sizeof(out)) == -1);
@@ -203,7 +208,7 @@ TEST(base64_roundtrip_and_strictness)
 	CHECK(sasl_base64_decode(str_c("Zg=a"), dec, sizeof(dec)) == -1);
 	CHECK(sasl_base64_decode(str_c("Zg==Zg=="), dec, sizeof(dec)) == -1);
 	CHECK(sasl_base64_decode(str_c("Zh=="), dec, sizeof(dec)) == -1);
-	CHECK(sasl_base64_decode(str_c("Zm9=") , dec, sizeof(dec)) == -1);
+	CHECK(sasl_base64_decode(str_c("Zm9="), dec, sizeof(dec)) == -1);
 	CHECK(sasl_base64_decode(str_c("Zm-v"), dec, sizeof(dec)) == -1);
 	CHECK(sasl_base64_decode(str_c("Zm9vYmFy"), dec, 5) == -1);
 	CHECK(sasl_base64_decode(str_make("Zm\0v", 4), dec, sizeof(dec)) == -1);
@@ -219,7 +224,7 @@ TEST(mechanism_list)
 	CHECK(!sasl_mech_supported("SCRAM-SHA-256-PLUS"));
 	CHECK(sasl_mech_is_plaintext("LOGIN"));
 	CHECK(!sasl_mech_is_plaintext("SCRAM-SHA-256"));
-	struct auth_client c = { AUTH_PROTO_IMAP, "192.0.2.1", true, false };
+	struct auth_client c = {AUTH_PROTO_IMAP, "192.0.2.1", true, false};
 	CHECK(sasl_session_new("GSSAPI", &c) == NULL);
 }
 

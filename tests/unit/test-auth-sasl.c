@@ -70,9 +70,10 @@ static void setup(void)
 	sasl_base64_decode(str_c("W22ZaJ0SNY7soEsUEjb6gQ=="), salt, sizeof(salt));
 	struct scram_keys k;
 	auth_scram_derive("pencil", salt, 16, 4096, &k);
-	sqlite3_stmt *st = auth_db_prepare("UPDATE accounts SET scram_salt = ?, scram_stored_key = ?,"
-					   " scram_server_key = ? WHERE address = 'user@example.com'",
-					   NULL, 0);
+	sqlite3_stmt *st =
+	    auth_db_prepare("UPDATE accounts SET scram_salt = ?, scram_stored_key = ?,"
+	                    " scram_server_key = ? WHERE address = 'user@example.com'",
+	                    NULL, 0);
 	sqlite3_bind_blob(st, 1, salt, 16, SQLITE_TRANSIENT);
 	sqlite3_bind_blob(st, 2, k.stored_key, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_blob(st, 3, k.server_key, 32, SQLITE_TRANSIENT);
@@ -81,10 +82,10 @@ static void setup(void)
 	sqlite3_finalize(st);
 }
 
-static const struct auth_client imap = { AUTH_PROTO_IMAP, "192.0.2.20", true, false };
+static const struct auth_client imap = {AUTH_PROTO_IMAP, "192.0.2.20", true, false};
 
 static enum sasl_step_status step_str(struct sasl_session *s, const char *data, size_t len,
-				      struct str *ch)
+                                      struct str *ch)
 {
 	struct str resp = str_make(data, len);
 	return sasl_step(s, &resp, ch);
@@ -113,8 +114,7 @@ TEST(plain_ok_and_failures)
 
 	/* A different authzid is refused even with the right password. */
 	s = sasl_session_new("PLAIN", &imap);
-	CHECK(step_str(s, "admin@example.com\0bob@example.com\0bobpw", 39, &ch) ==
-	      SASL_STEP_DONE);
+	CHECK(step_str(s, "admin@example.com\0bob@example.com\0bobpw", 39, &ch) == SASL_STEP_DONE);
 	CHECK(sasl_result(s)->status == AUTH_FAILED);
 	CHECK(strstr(sasl_result(s)->message, "authorization identity") != NULL);
 	sasl_session_free(&s);
@@ -130,10 +130,10 @@ TEST(plain_ok_and_failures)
 		const char *p;
 		size_t len;
 	} bad[] = {
-		{ "bobbobpw", 8 },
-		{ "bob\0bobpw", 9 },
-		{ "\0bob\0bob\0pw", 11 },
-		{ "\0\0bobpw", 7 },
+	    {"bobbobpw", 8},
+	    {"bob\0bobpw", 9},
+	    {"\0bob\0bob\0pw", 11},
+	    {"\0\0bobpw", 7},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		s = sasl_session_new("PLAIN", &imap);
@@ -197,10 +197,10 @@ TEST(scram_rfc7677_exchange)
 	const char *c1 = "n,,n=user,r=rOprNGfwEbeRWgbNEkqO";
 	CHECK(step_str(s, c1, strlen(c1), &ch) == SASL_STEP_CHALLENGE);
 	const char *s1 = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-			 "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+	                 "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
 	CHECK_MEMEQ(ch.p, ch.len, s1, strlen(s1));
 	const char *c2 = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-			 "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+	                 "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
 	CHECK(step_str(s, c2, strlen(c2), &ch) == SASL_STEP_CHALLENGE);
 	const char *s2 = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
 	CHECK_MEMEQ(ch.p, ch.len, s2, strlen(s2));
@@ -214,7 +214,7 @@ TEST(scram_rfc7677_exchange)
 	sasl_session_set_test_nonce(s, "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0");
 	CHECK(step_str(s, c1, strlen(c1), &ch) == SASL_STEP_CHALLENGE);
 	const char *c2bad = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-			    "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVA=";
+	                    "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVA=";
 	CHECK(step_str(s, c2bad, strlen(c2bad), &ch) == SASL_STEP_DONE);
 	CHECK(sasl_result(s)->status == AUTH_FAILED);
 	sasl_session_free(&s);
@@ -224,7 +224,7 @@ TEST(scram_rfc7677_exchange)
 /* A SCRAM-SHA-256 client, written from RFC 5802 3 independently of the
  * server code. Returns the server's final status. */
 static enum auth_status scram_client(const char *user, const char *password, const char *gs2,
-				     bool *server_verified)
+                                     bool *server_verified)
 {
 	struct str ch;
 	struct sasl_session *s = sasl_session_new("SCRAM-SHA-256", &imap);
@@ -249,7 +249,7 @@ static enum auth_status scram_client(const char *user, const char *password, con
 	long saltlen = sasl_base64_decode(str_c(salt64), salt, sizeof(salt));
 	unsigned char salted[32], ckey[32], stored[32], skey[32], csig[32], ssig[32], proof[32];
 	PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, (int)saltlen, (int)iter,
-			  EVP_sha256(), 32, salted);
+	                  EVP_sha256(), 32, salted);
 	unsigned int len;
 	HMAC(EVP_sha256(), salted, 32, (const unsigned char *)"Client Key", 10, ckey, &len);
 	SHA256(ckey, 32, stored);
@@ -299,7 +299,7 @@ TEST(scram_with_client)
 	char code[AUTH_APP_CODE_LEN + 1], spaced[24], err[256];
 	enum auth_err ec;
 	CHECK(auth_app_password_add("bob@example.com", "phone", code, NULL, &ec, err,
-				    sizeof(err)) == 1);
+	                            sizeof(err)) == 1);
 	auth_app_code_format(code, spaced, sizeof(spaced));
 	CHECK(scram_client("bob@example.com", code, "n,,", &verified) == AUTH_OK);
 	CHECK(verified);
@@ -307,12 +307,12 @@ TEST(scram_with_client)
 	CHECK(verified);
 
 	/* require_app_password refuses the account password over SCRAM. */
-	const char *req[] = { "require_app_password=yes" };
+	const char *req[] = {"require_app_password=yes"};
 	CHECK(auth_account_set("bob@example.com", req, 1, &ec, err, sizeof(err)) == 1);
 	CHECK(scram_client("bob@example.com", "bobpw", "n,,", &verified) ==
 	      AUTH_APP_PASSWORD_REQUIRED);
 	CHECK(scram_client("bob@example.com", code, "n,,", &verified) == AUTH_OK);
-	const char *unreq[] = { "require_app_password=no" };
+	const char *unreq[] = {"require_app_password=no"};
 	CHECK(auth_account_set("bob@example.com", unreq, 1, &ec, err, sizeof(err)) == 1);
 
 	/* A password change keeps app passwords (same salt). */
@@ -349,21 +349,20 @@ TEST(scram_malformed)
 	setup();
 	struct str ch;
 	const char *bad_first[] = {
-		"p=tls-unique,,n=bob,r=abc", /* channel binding */
-		"x,,n=bob,r=abc",            /* bad flag */
-		"n,,m=ext,n=bob,r=abc",      /* mandatory extension */
-		"n,,n=,r=abc",               /* empty user */
-		"n,,n=b=ob,r=abc",           /* bad saslname escape */
-		"n,,n=bob,r=",               /* empty nonce */
-		"n,,n=bob,r=a,b",            /* "b" is an (ignored) extension */
-		"n,,n=bob",                  /* no nonce */
-		"n,n=bob,r=abc",             /* header missing a comma */
-		"",
+	    "p=tls-unique,,n=bob,r=abc", /* channel binding */
+	    "x,,n=bob,r=abc",            /* bad flag */
+	    "n,,m=ext,n=bob,r=abc",      /* mandatory extension */
+	    "n,,n=,r=abc",               /* empty user */
+	    "n,,n=b=ob,r=abc",           /* bad saslname escape */
+	    "n,,n=bob,r=",               /* empty nonce */
+	    "n,,n=bob,r=a,b",            /* "b" is an (ignored) extension */
+	    "n,,n=bob",                  /* no nonce */
+	    "n,n=bob,r=abc",             /* header missing a comma */
+	    "",
 	};
 	enum sasl_step_status expect[] = {
-		SASL_STEP_ERROR, SASL_STEP_ERROR, SASL_STEP_ERROR, SASL_STEP_ERROR, SASL_STEP_ERROR,
-		SASL_STEP_ERROR, SASL_STEP_CHALLENGE, SASL_STEP_ERROR, SASL_STEP_ERROR,
-		SASL_STEP_ERROR,
+	    SASL_STEP_ERROR, SASL_STEP_ERROR,     SASL_STEP_ERROR, SASL_STEP_ERROR, SASL_STEP_ERROR,
+	    SASL_STEP_ERROR, SASL_STEP_CHALLENGE, SASL_STEP_ERROR, SASL_STEP_ERROR, SASL_STEP_ERROR,
 	};
 	for (size_t i = 0; i < sizeof(bad_first) / sizeof(bad_first[0]); i++) {
 		struct sasl_session *s = sasl_session_new("SCRAM-SHA-256", &imap);
@@ -377,11 +376,11 @@ TEST(scram_malformed)
 	/* Final message problems: wrong nonce, wrong channel binding, no
 	 * proof, bad proof length. */
 	const char *bad_final[] = {
-		"c=biws,r=WRONG,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
-		"c=eSws,r=%N,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
-		"c=biws,r=%N",
-		"c=biws,r=%N,p=AAAA",
-		"r=%N,c=biws,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+	    "c=biws,r=WRONG,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+	    "c=eSws,r=%N,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+	    "c=biws,r=%N",
+	    "c=biws,r=%N,p=AAAA",
+	    "r=%N,c=biws,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
 	};
 	for (size_t i = 0; i < sizeof(bad_final) / sizeof(bad_final[0]); i++) {
 		struct sasl_session *s = sasl_session_new("SCRAM-SHA-256", &imap);
@@ -392,7 +391,7 @@ TEST(scram_malformed)
 		const char *pct = strstr(bad_final[i], "%N");
 		if (pct != NULL)
 			snprintf(msg, sizeof(msg), "%.*scliSRV%s", (int)(pct - bad_final[i]),
-				 bad_final[i], pct + 2);
+			         bad_final[i], pct + 2);
 		else
 			snprintf(msg, sizeof(msg), "%s", bad_final[i]);
 		enum sasl_step_status st = step_str(s, msg, strlen(msg), &ch);
@@ -418,7 +417,7 @@ TEST(plain_respects_switches)
 	add_user("sw@example.com", "swpw");
 	char err[256];
 	enum auth_err ec;
-	const char *off[] = { "imap=off" };
+	const char *off[] = {"imap=off"};
 	CHECK(auth_account_set("sw@example.com", off, 1, &ec, err, sizeof(err)) == 1);
 	struct str ch;
 	struct sasl_session *s = sasl_session_new("PLAIN", &imap);
