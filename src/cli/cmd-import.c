@@ -147,13 +147,17 @@ static void known_free(struct known *k)
 	memset(k, 0, sizeof(*k));
 }
 
-/* Digests every message of the mailbox (stored bytes are CRLF already). */
-static int known_load(struct store_user *u, uint64_t mailbox_id, struct known *k)
+/* Digests every message of the mailbox (stored bytes are CRLF already),
+ * and notes its UIDVALIDITY and UIDNEXT. */
+static int known_load(struct store_user *u, uint64_t mailbox_id, struct known *k,
+		      uint32_t *uidvalidity_r, uint32_t *uidnext_r)
 {
 	memset(k, 0, sizeof(*k));
 	struct store_msg_list *list = NULL;
 	if (store_msg_list_load(u, mailbox_id, &list) < 0)
 		return store_fail("reading the mailbox");
+	*uidvalidity_r = list->uidvalidity;
+	*uidnext_r = list->uidnext;
 	if (list->count == 0) {
 		store_msg_list_free(&list);
 		return 0;
@@ -227,6 +231,9 @@ struct target {
 	char name[STORE_MAILBOX_NAME_MAX + 1];
 	uint64_t mailbox_id;
 	struct known known;
+	uint32_t uidvalidity;
+	uint32_t uidnext;  /* the mailbox's UIDNEXT, kept up to date */
+	bool keep_uids;    /* appending with the source's UIDs */
 	unsigned seen, imported, skipped, failed;
 };
 
@@ -254,7 +261,7 @@ static int target_open(struct store_user *u, const char *name, struct target *t)
 		t->mailbox_id = info.id;
 	}
 	snprintf(t->name, sizeof(t->name), "%s", name);
-	int rc = known_load(u, t->mailbox_id, &t->known);
+	int rc = known_load(u, t->mailbox_id, &t->known, &t->uidvalidity, &t->uidnext);
 	if (rc != 0)
 		return rc;
 	printf("%s: %zu messages already there\n", t->name, t->known.count);
@@ -345,7 +352,7 @@ static void msg_abort(struct msg *m)
 /* Appends the message unless the mailbox has it already. Returns 0 or an
  * exit code that must stop the import. */
 static int msg_finish(struct target *t, struct msg *m, uint8_t flags, const char *keywords,
-		      int64_t internal_date, int tz_minutes)
+		      int64_t internal_date, int tz_minutes, uint32_t want_uid)
 {
 	t->seen++;
 	if (m->d.prev_cr)
@@ -361,7 +368,9 @@ static int msg_finish(struct target *t, struct msg *m, uint8_t flags, const char
 	digest_end(&m->d, key);
 	free(m->wbuf);
 	m->wbuf = NULL;
-	if (known_take(&t->known, key)) {
+	/* A message with a kept UID was checked by UID before it was read;
+	 * the others by content. */
+	if (want_uid == 0 && known_take(&t->known, key)) {
 		store_blob_abort(&m->blob);
 		t->skipped++;
 	} else if (store_blob_size(m->blob) == 0) {
@@ -374,6 +383,7 @@ static int msg_finish(struct target *t, struct msg *m, uint8_t flags, const char
 			.keywords = keywords,
 			.internal_date = internal_date,
 			.tz_minutes = (int16_t)tz_minutes,
+			.uid = want_uid,
 		};
 		uint32_t uid, uidvalidity;
 		if (store_append(t->u, t->mailbox_id, &m->blob, &req, &uid, &uidvalidity) < 0) {
@@ -391,6 +401,8 @@ static int msg_finish(struct target *t, struct msg *m, uint8_t flags, const char
 				t->seen, msg);
 		}
 		t->imported++;
+		if (uid >= t->uidnext)
+			t->uidnext = uid + 1;
 	}
 	if (t->seen % PROGRESS_EVERY == 0) {
 		printf("%s: %u messages read, %u imported, %u already there\n", t->name, t->seen,
@@ -569,6 +581,13 @@ static int keywords_line(void *vctx, struct str line, unsigned n)
 static int import_maildir_file(struct target *t, const char *path, const struct md_entry *e,
 			       const struct keywords_ctx *kws)
 {
+	if (t->keep_uids && e->uid != 0 && e->uid < t->uidnext) {
+		/* Imported before (or expunged here after an import): UIDs
+		 * are never reused. */
+		t->seen++;
+		t->skipped++;
+		return 0;
+	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
@@ -611,7 +630,8 @@ static int import_maildir_file(struct target *t, const char *path, const struct 
 			if ((mn.keywords & (1u << i)) && kws->names[i][0])
 				keywords_add(keywords, sizeof(keywords), str_c(kws->names[i]));
 	}
-	return msg_finish(t, &m, flags, keywords, (int64_t)st.st_mtime, 0);
+	return msg_finish(t, &m, flags, keywords, (int64_t)st.st_mtime, 0,
+			  t->keep_uids ? e->uid : 0);
 }
 
 static int import_maildir_folder(struct store_user *u, const char *dir, const char *mailbox)
@@ -657,10 +677,24 @@ static int import_maildir_folder(struct store_user *u, const char *dir, const ch
 		md_list_free(&list);
 		return rc;
 	}
-	if (uctx.header.uidvalidity != 0)
-		printf("%s: source UIDVALIDITY %u, %u of %zu messages listed with UIDs "
-		       "(order kept; UIDs are renumbered)\n",
-		       mailbox, uctx.header.uidvalidity, uctx.matched, list.count);
+	/* Keep the old server's UIDVALIDITY and UIDs when the mailbox is
+	 * new here (never held a message) or was imported from the same
+	 * source before; otherwise the order is kept and UIDs renumbered. */
+	uint32_t src_uv = uctx.header.uidvalidity;
+	if (src_uv != 0 && uctx.matched > 0) {
+		if (t.uidvalidity == src_uv) {
+			t.keep_uids = true;
+		} else if (t.uidnext == 1 && t.known.count == 0 &&
+			   store_mailbox_set_uidvalidity(u, t.mailbox_id, src_uv) > 0) {
+			t.uidvalidity = src_uv;
+			t.keep_uids = true;
+		}
+		printf("%s: source UIDVALIDITY %u, %u of %zu messages with UIDs: %s\n", mailbox,
+		       src_uv, uctx.matched, list.count,
+		       t.keep_uids ? "UIDVALIDITY and UIDs kept"
+				   : "the mailbox already had other mail here, UIDs renumbered");
+		fflush(stdout);
+	}
 	for (size_t i = 0; i < list.count && rc == 0; i++) {
 		const struct md_entry *e = &list.items[i];
 		snprintf(path, sizeof(path), "%s/%s/%s", dir, e->is_new ? "new" : "cur", e->name);
@@ -926,7 +960,7 @@ static int import_mbox_file(struct store_user *u, const char *path, const char *
 					mbox_header_out(&mm);
 				open_msg = false;
 				uint8_t flags = mbox_status_flags(str_c(mm.status), str_c(mm.x_status));
-				rc = msg_finish(&t, &mm.m, flags, mm.keywords, mm.date, mm.tz);
+				rc = msg_finish(&t, &mm.m, flags, mm.keywords, mm.date, mm.tz, 0);
 			}
 		}
 		if (eof)

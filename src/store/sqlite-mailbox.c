@@ -420,6 +420,56 @@ int sq_mailbox_set_special_use(struct store_user *u, uint64_t id, uint32_t speci
 	return ret;
 }
 
+/* roost import. Only a mailbox that never held a message may change its
+ * UIDVALIDITY: no client can have cached UIDs of it. The account's
+ * counter is raised past the value so later mailboxes stay above it. */
+int sq_mailbox_set_uidvalidity(struct store_user *u, uint64_t id, uint32_t uidvalidity)
+{
+	struct sq_user *s = sq(u);
+	struct sq_mailbox mb;
+	sq_lock(s);
+	int ret = sq_begin(s);
+	bool in_tx = ret > 0;
+	if (ret > 0) {
+		ret = sq_mailbox_get(s, id, &mb);
+		if (ret == 0)
+			ret = store_fail(STORE_ERR_NONEXISTENT, "Mailbox does not exist");
+		else if (ret > 0 && mb.uidnext != 1)
+			ret = store_fail(STORE_ERR_NOPERM, "Mailbox has held messages");
+	}
+	sqlite3_stmt *st = NULL;
+	if (ret > 0 && (st = sq_stmt(s, "UPDATE mailbox SET uidvalidity = ?2 WHERE id = ?1")) == NULL)
+		ret = -1;
+	if (ret > 0) {
+		sqlite3_bind_int64(st, 1, (int64_t)id);
+		sqlite3_bind_int64(st, 2, (int64_t)uidvalidity);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			ret = sq_fail(s, rc, "set uidvalidity");
+	}
+	if (ret > 0 && (st = sq_stmt(s, "UPDATE account SET next_uidvalidity ="
+					" MAX(next_uidvalidity, ?1) WHERE id = 1")) == NULL)
+		ret = -1;
+	if (ret > 0) {
+		sqlite3_bind_int64(st, 1, (int64_t)uidvalidity + 1);
+		int rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			ret = sq_fail(s, rc, "uidvalidity counter");
+	}
+	if (ret > 0)
+		ret = sq_commit(s);
+	else if (in_tx)
+		sq_rollback(s);
+	sq_unlock(s);
+	if (ret > 0) {
+		publish_ids(u, &id, 1, mb.highestmodseq);
+		store_notify_send(u);
+	}
+	return ret;
+}
+
 int sq_mailbox_status(struct store_user *u, uint64_t id, struct store_status *st_r)
 {
 	struct sq_user *s = sq(u);

@@ -393,6 +393,14 @@ int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blo
 	for (unsigned i = 0; i < n && ret > 0; i++) {
 		uint64_t blob_id = (uint64_t)next_blob++;
 		struct sq_row row = { 0 };
+		if (reqs[i].uid != 0) {
+			/* A given UID (roost import): never one already used. */
+			if (reqs[i].uid < mb.uidnext || reqs[i].uid == UINT32_MAX) {
+				ret = store_fail(STORE_ERR_ALREADYEXISTS, "UID already used");
+				break;
+			}
+			mb.uidnext = reqs[i].uid;
+		}
 		ret = next_uid(&mb, &row.uid);
 		if (ret > 0)
 			ret = blob_install(s, blobs[i], blob_id);

@@ -124,6 +124,7 @@ int sq_mailbox_delete(struct store_user *u, const char *name);
 int sq_mailbox_rename(struct store_user *u, const char *old_name, const char *new_name);
 int sq_mailbox_subscribe(struct store_user *u, const char *name, bool subscribe);
 int sq_mailbox_set_special_use(struct store_user *u, uint64_t id, uint32_t special_use);
+int sq_mailbox_set_uidvalidity(struct store_user *u, uint64_t id, uint32_t uidvalidity);
 int sq_mailbox_status(struct store_user *u, uint64_t id, struct store_status *st_r);
 
 int sq_msg_list_load(struct store_user *u, uint64_t id, struct store_msg_list **list_r);

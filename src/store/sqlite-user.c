@@ -784,6 +784,7 @@ const struct store_backend store_backend_sqlite = {
 	.mailbox_rename = sq_mailbox_rename,
 	.mailbox_subscribe = sq_mailbox_subscribe,
 	.mailbox_set_special_use = sq_mailbox_set_special_use,
+	.mailbox_set_uidvalidity = sq_mailbox_set_uidvalidity,
 	.mailbox_status = sq_mailbox_status,
 	.msg_list_load = sq_msg_list_load,
 	.changes_since = sq_changes_since,

@@ -75,6 +75,7 @@ struct store_backend {
 	int (*mailbox_rename)(struct store_user *u, const char *old_name, const char *new_name);
 	int (*mailbox_subscribe)(struct store_user *u, const char *name, bool subscribe);
 	int (*mailbox_set_special_use)(struct store_user *u, uint64_t id, uint32_t special_use);
+	int (*mailbox_set_uidvalidity)(struct store_user *u, uint64_t id, uint32_t uidvalidity);
 	int (*mailbox_status)(struct store_user *u, uint64_t id, struct store_status *st_r);
 
 	int (*msg_list_load)(struct store_user *u, uint64_t id, struct store_msg_list **list_r);

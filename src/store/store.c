@@ -28,6 +28,7 @@ static char *data_dir;
  * so open/unref race-free. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store_user *registry;
+static pid_t registry_pid;
 
 /* ------------------------------------------------------------------ */
 /* errors */
@@ -297,6 +298,13 @@ int store_init(const char *dir, char *err, size_t errcap)
 		snprintf(err, errcap, "store: cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
+	/* After fork() the child must not use the parent's handles (an SQLite
+	 * connection must not cross a fork): forget them, without closing. */
+	pthread_mutex_lock(&registry_lock);
+	if (registry_pid != getpid())
+		registry = NULL;
+	registry_pid = getpid();
+	pthread_mutex_unlock(&registry_lock);
 	free(data_dir);
 	data_dir = strdup(dir);
 	if (data_dir == NULL) {
@@ -536,6 +544,13 @@ int store_mailbox_set_special_use(struct store_user *u, uint64_t mailbox_id, uin
 	if (special_use & ~(uint32_t)STORE_SPECIAL_MASK)
 		return store_fail(STORE_ERR_BADNAME, "Unknown special-use attribute");
 	return backend->mailbox_set_special_use(u, mailbox_id, special_use);
+}
+
+int store_mailbox_set_uidvalidity(struct store_user *u, uint64_t mailbox_id, uint32_t uidvalidity)
+{
+	if (uidvalidity == 0 || uidvalidity == UINT32_MAX)
+		return store_fail(STORE_ERR_BADNAME, "Invalid UIDVALIDITY");
+	return backend->mailbox_set_uidvalidity(u, mailbox_id, uidvalidity);
 }
 
 int store_mailbox_status(struct store_user *u, uint64_t mailbox_id, struct store_status *st_r)
@@ -1103,6 +1118,7 @@ static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
 static int notify_listen_fd = -1;
 static pthread_t notify_thread;
 static bool notify_running;
+static pid_t notify_pid;     /* the process that runs the listener */
 static volatile bool notify_stopping;
 static int notify_send_fd = -1;
 static struct sockaddr_un notify_addr;
@@ -1189,6 +1205,7 @@ int store_notify_listen(char *err, size_t errcap)
 		return -1;
 	}
 	notify_running = true;
+	notify_pid = getpid();
 	pthread_mutex_unlock(&notify_lock);
 	return 1;
 }
@@ -1200,7 +1217,17 @@ static void notify_stop(void)
 		pthread_mutex_unlock(&notify_lock);
 		return;
 	}
+	if (notify_pid != getpid()) {
+		/* A forked child: the thread and the socket name belong to the
+		 * parent. Forget them without touching either. */
+		close(notify_listen_fd);
+		notify_listen_fd = -1;
+		notify_running = false;
+		pthread_mutex_unlock(&notify_lock);
+		return;
+	}
 	notify_stopping = true;
+	shutdown(notify_listen_fd, SHUT_RDWR);
 	/* Wake the blocked recv() with a datagram of our own. */
 	struct sockaddr_un sun;
 	if (notify_address(&sun) > 0) {
@@ -1231,7 +1258,7 @@ static void notify_sender_close(void)
 void store_notify_send(const struct store_user *u)
 {
 	pthread_mutex_lock(&notify_lock);
-	if (notify_running || data_dir == NULL) {
+	if ((notify_running && notify_pid == getpid()) || data_dir == NULL) {
 		/* roostd itself: its own commits were published in-process. */
 		pthread_mutex_unlock(&notify_lock);
 		return;

@@ -84,7 +84,9 @@ const char *store_error_imap_code(enum store_error err);
 /* process setup */
 
 /* Opens the store under data_dir (created if missing, mode 0700). Call
- * once per process before anything else. */
+ * once per process before anything else. A child of fork() that uses the
+ * store calls store_deinit() and store_init() again first: handles open
+ * in the parent are not usable in the child. */
 int store_init(const char *data_dir, char *err, size_t errcap);
 /* Closes everything; every user handle must have been released. */
 void store_deinit(void);
@@ -217,6 +219,12 @@ int store_mailbox_subscribe(struct store_user *u, const char *name, bool subscri
 /* Sets a mailbox's special-use bits (replacing them). */
 int store_mailbox_set_special_use(struct store_user *u, uint64_t mailbox_id, uint32_t special_use);
 
+/* roost import: gives a mailbox that never held a message (UIDNEXT 1)
+ * the UIDVALIDITY it had on another server, so clients keep their cache.
+ * NOPERM once the mailbox has held messages; BADNAME for 0. UIDVALIDITYs
+ * handed out later for this user stay above it. */
+int store_mailbox_set_uidvalidity(struct store_user *u, uint64_t mailbox_id, uint32_t uidvalidity);
+
 struct store_status {
 	uint32_t messages;
 	uint32_t unseen;    /* messages without \Seen */
@@ -341,6 +349,10 @@ struct store_append_req {
 	const char *keywords;     /* see store_keyword_valid; may be NULL */
 	int64_t internal_date;    /* seconds since the epoch; 0: now */
 	int16_t tz_minutes;       /* zone offset of internal_date */
+	/* 0: the mailbox's next UID. Otherwise (roost import, keeping the
+	 * UIDs of another server) this UID, which must be >= the mailbox's
+	 * UIDNEXT (ALREADYEXISTS if not); UIDNEXT becomes uid + 1. */
+	uint32_t uid;
 };
 
 /* Appends one message to a selectable mailbox. The blob is consumed (the
