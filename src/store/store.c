@@ -328,7 +328,7 @@ void store_deinit(void)
 	if (backend == NULL)
 		return;
 	pthread_mutex_lock(&registry_lock);
-	if (registry != NULL)
+	if (registry != NULL && registry_pid == getpid())
 		log_warn("store_deinit", "open_users=yes");
 	pthread_mutex_unlock(&registry_lock);
 	backend->deinit();

@@ -232,8 +232,9 @@ TEST(append_stores_exact_crlf_and_cache)
 	CHECK(store_blob_write(b, "\r", 1) == 1);
 	const char expect[] = "Subject: x\r\nA: b\r\n\r\nline\r\nend\r\n";
 	CHECK(store_blob_size(b) == sizeof(expect) - 1);
-	struct store_append_req req = { STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, "$a $b $A", 1700000000,
-					-300 };
+	struct store_append_req req = { .flags = STORE_FLAG_SEEN | STORE_FLAG_FLAGGED,
+					.keywords = "$a $b $A", .internal_date = 1700000000,
+					.tz_minutes = -300 };
 	uint32_t uid = 0, uv = 0;
 	CHECK(store_append(u, inbox, &b, &req, &uid, &uv) == 1);
 	CHECK(b == NULL);
@@ -278,7 +279,7 @@ TEST(append_stores_exact_crlf_and_cache)
 	CHECK(store_blob_begin(u, false, &b) == 1);
 	CHECK(store_blob_write(b, "a\nb", 3) == 1);
 	CHECK(store_blob_size(b) == 3);
-	struct store_append_req bad = { 0, "ok bad\\kw", 0, 0 };
+	struct store_append_req bad = { .keywords = "ok bad\\kw" };
 	CHECK(store_append(u, inbox, &b, &bad, &uid, &uv) == -1);
 	CHECK(store_error(NULL) == STORE_ERR_BADNAME);
 	CHECK(b == NULL);
@@ -292,7 +293,8 @@ TEST(append_stores_exact_crlf_and_cache)
 
 	/* MULTIAPPEND: all in one transaction */
 	struct store_blob *bs[3];
-	struct store_append_req reqs[3] = { { 0 }, { 0 }, { 0 } };
+	struct store_append_req reqs[3];
+	memset(reqs, 0, sizeof(reqs));
 	uint32_t uids[3];
 	for (int i = 0; i < 3; i++) {
 		CHECK(store_blob_begin(u, true, &bs[i]) == 1);

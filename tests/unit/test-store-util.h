@@ -67,7 +67,8 @@ static inline uint32_t tsu_append(struct store_user *u, uint64_t mailbox_id, con
 		store_blob_abort(&b);
 		return 0;
 	}
-	struct store_append_req req = { flags, keywords, 1700000000, 480 };
+	struct store_append_req req = { .flags = flags, .keywords = keywords,
+					.internal_date = 1700000000, .tz_minutes = 480 };
 	uint32_t uid = 0, uv = 0;
 	if (store_append(u, mailbox_id, &b, &req, &uid, &uv) < 0)
 		return 0;

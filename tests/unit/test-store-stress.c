@@ -1,0 +1,562 @@
+/* Store tests that need threads, processes or interposed syscalls:
+ * concurrent writers, cross-process changes, the durability order of an
+ * append, a crash mid-append (fork + SIGKILL) followed by fsck, fsck
+ * repairs, and the cost of loading a big mailbox. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test-store-util.h"
+
+static const char MSG[] = "From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n";
+
+/* ------------------------------------------------------------------ */
+/* syscall interposition: the test binary's fsync/fdatasync/rename
+ * override libc's for libstore.a and libsqlite3 alike, so the order of
+ * durability steps can be observed. */
+
+#define EV_MAX 256
+static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool ev_on;
+static int ev_n;
+static char ev[EV_MAX][300];
+
+static void ev_add(const char *what, const char *path)
+{
+	pthread_mutex_lock(&ev_lock);
+	if (ev_on && ev_n < EV_MAX)
+		snprintf(ev[ev_n++], sizeof(ev[0]), "%s %s", what, path);
+	pthread_mutex_unlock(&ev_lock);
+}
+
+static void ev_fd(const char *what, int fd)
+{
+	char link[64], path[256];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	path[n > 0 ? n : 0] = '\0';
+	ev_add(what, path);
+}
+
+int fsync(int fd)
+{
+	ev_fd("fsync", fd);
+	return (int)syscall(SYS_fsync, fd);
+}
+
+int fdatasync(int fd)
+{
+	ev_fd("fsync", fd);
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+int rename(const char *from, const char *to)
+{
+	ev_add("rename", to);
+	return (int)syscall(SYS_rename, from, to);
+}
+
+static int ev_find(const char *prefix, const char *contains, int from)
+{
+	for (int i = from; i < ev_n; i++)
+		if (strncmp(ev[i], prefix, strlen(prefix)) == 0 && strstr(ev[i], contains))
+			return i;
+	return -1;
+}
+
+TEST(append_durability_order)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	struct store_blob *b;
+	CHECK(store_blob_begin(u, false, &b) == 1);
+	CHECK(store_blob_write(b, MSG, sizeof(MSG) - 1) == 1);
+	struct store_append_req req;
+	memset(&req, 0, sizeof(req));
+	uint32_t uid, uv;
+	pthread_mutex_lock(&ev_lock);
+	ev_on = true;
+	ev_n = 0;
+	pthread_mutex_unlock(&ev_lock);
+	CHECK(store_append(u, inbox, &b, &req, &uid, &uv) == 1);
+	pthread_mutex_lock(&ev_lock);
+	ev_on = false;
+	pthread_mutex_unlock(&ev_lock);
+	/* fsync(tmp file) < rename(-> msg/xx/id) < fsync(msg/xx) < WAL sync */
+	int f_tmp = ev_find("fsync", "/tmp/", 0);
+	int ren = ev_find("rename", "/msg/", 0);
+	int f_dir = ren >= 0 ? ev_find("fsync", "/msg/", ren + 1) : -1;
+	int f_wal = f_dir >= 0 ? ev_find("fsync", "store.db-wal", f_dir + 1) : -1;
+	int f_wal_early = ev_find("fsync", "store.db-wal", 0);
+	if (!(f_tmp >= 0 && ren > f_tmp && f_dir > ren && f_wal > f_dir && f_wal_early == f_wal))
+		for (int i = 0; i < ev_n; i++)
+			fprintf(stderr, "  event: %s\n", ev[i]);
+	CHECK(f_tmp >= 0);
+	CHECK(ren > f_tmp);
+	CHECK(f_dir > ren);
+	CHECK(f_wal > f_dir);
+	CHECK(f_wal_early == f_wal); /* nothing committed before the file was durable */
+	tsu_teardown(&u);
+}
+
+/* ------------------------------------------------------------------ */
+
+#define THREADS 4
+#define PER_THREAD 25
+
+struct worker {
+	uint64_t mailbox;
+	uint32_t uids[PER_THREAD];
+	int failures;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct store_user *u;
+	if (store_user_open("alice", &u) < 0) {
+		w->failures++;
+		return NULL;
+	}
+	for (int i = 0; i < PER_THREAD; i++) {
+		w->uids[i] = tsu_append(u, w->mailbox, MSG, 0, NULL);
+		if (w->uids[i] == 0)
+			w->failures++;
+		struct store_uid_range r = { 1, UINT32_MAX };
+		struct store_uidset set = { &r, 1 };
+		struct store_flags_result res;
+		if (store_flags_change(u, w->mailbox, &set, i % 2 ? STORE_FLAGS_ADD :
+				       STORE_FLAGS_REMOVE, STORE_FLAG_SEEN, NULL, 0, &res) < 0)
+			w->failures++;
+		else
+			store_flags_result_free(&res);
+	}
+	store_user_unref(&u);
+	return NULL;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct bus_count {
+	pthread_mutex_t lock;
+	int calls;
+	uint64_t max_modseq;
+};
+
+static void count_cb(void *ctx, uint64_t mailbox_id, uint64_t modseq)
+{
+	struct bus_count *c = ctx;
+	pthread_mutex_lock(&c->lock);
+	c->calls++;
+	if (modseq > c->max_modseq)
+		c->max_modseq = modseq;
+	pthread_mutex_unlock(&c->lock);
+}
+
+TEST(concurrent_writers_keep_uids_and_modseqs_unique)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	struct bus_count bc = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
+	struct store_watch *w;
+	CHECK(store_watch_add(u, inbox, count_cb, &bc, &w) == 1);
+	pthread_t th[THREADS];
+	struct worker wk[THREADS];
+	memset(wk, 0, sizeof(wk));
+	for (int i = 0; i < THREADS; i++) {
+		wk[i].mailbox = inbox;
+		pthread_create(&th[i], NULL, worker_main, &wk[i]);
+	}
+	uint32_t all[THREADS * PER_THREAD];
+	int n = 0;
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(wk[i].failures == 0);
+		for (int j = 0; j < PER_THREAD; j++) {
+			all[n++] = wk[i].uids[j];
+			if (j > 0)
+				CHECK(wk[i].uids[j] > wk[i].uids[j - 1]);
+		}
+	}
+	qsort(all, (size_t)n, sizeof(all[0]), u32_cmp);
+	for (int i = 0; i < n; i++)
+		CHECK(all[i] == (uint32_t)i + 1); /* unique, dense, from 1 */
+	struct store_msg_list *l;
+	CHECK(store_msg_list_load(u, inbox, &l) == 1);
+	CHECK(l->count == (uint32_t)n);
+	uint64_t ms[THREADS * PER_THREAD];
+	for (uint32_t i = 0; i < l->count; i++) {
+		ms[i] = l->msgs[i].modseq;
+		CHECK(ms[i] <= l->highestmodseq);
+	}
+	qsort(ms, l->count, sizeof(ms[0]), u64_cmp);
+	for (uint32_t i = 1; i < l->count; i++)
+		CHECK(ms[i] > ms[i - 1]);
+	CHECK(bc.max_modseq == l->highestmodseq);
+	CHECK(bc.calls >= n);
+	struct store_status st;
+	CHECK(store_mailbox_status(u, inbox, &st) == 1);
+	uint32_t unseen = 0;
+	for (uint32_t i = 0; i < l->count; i++)
+		unseen += !(l->msgs[i].flags & STORE_FLAG_SEEN);
+	CHECK(st.unseen == unseen && st.messages == l->count);
+	store_msg_list_free(&l);
+	store_watch_remove(&w);
+	tsu_teardown(&u);
+}
+
+/* A watch removed while another thread publishes is never called after
+ * store_watch_remove returns. */
+struct race {
+	volatile bool removed;
+	volatile int late_calls;
+};
+
+static void race_cb(void *ctx, uint64_t mailbox_id, uint64_t modseq)
+{
+	struct race *r = ctx;
+	if (r->removed)
+		r->late_calls++;
+}
+
+static void *race_appender(void *arg)
+{
+	struct store_user *u = arg;
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	for (int i = 0; i < 40; i++)
+		tsu_append(u, inbox, MSG, 0, NULL);
+	return NULL;
+}
+
+TEST(watch_remove_is_safe_against_concurrent_publish)
+{
+	struct store_user *u = tsu_setup();
+	pthread_t t;
+	pthread_create(&t, NULL, race_appender, u);
+	for (int i = 0; i < 200; i++) {
+		struct race r = { false, 0 };
+		struct store_watch *w;
+		CHECK(store_watch_add(u, 0, race_cb, &r, &w) == 1);
+		usleep(100);
+		store_watch_remove(&w);
+		r.removed = true;
+		usleep(50);
+		CHECK(r.late_calls == 0);
+	}
+	pthread_join(t, NULL);
+	tsu_teardown(&u);
+}
+
+/* ------------------------------------------------------------------ */
+/* cross-process: a child process appends; the parent sees it through
+ * store_user_refresh (and through the notify socket). */
+
+TEST(cross_process_changes_are_published)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	char err[256];
+	CHECK(store_notify_listen(err, sizeof(err)) == 1);
+	struct bus_count bc = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
+	struct store_watch *w;
+	CHECK(store_watch_add(u, inbox, count_cb, &bc, &w) == 1);
+	CHECK(store_user_refresh(u) == 1);
+	CHECK(bc.calls == 0);
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* The child must not use the parent's SQLite connection: it
+		 * starts a store of its own on the same data_dir (the process
+		 * that listens is the parent, so this one sends). */
+		char e2[256];
+		store_deinit();
+		struct store_user *cu;
+		if (store_init(tsu_dir, e2, sizeof(e2)) < 0 || store_user_open("alice", &cu) < 0)
+			_exit(1);
+		uint32_t uid = tsu_append(cu, inbox, MSG, 0, NULL);
+		store_user_unref(&cu);
+		store_deinit();
+		_exit(uid == 1 ? 0 : 2);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	/* The notify thread should publish shortly; refresh is the fallback
+	 * and publishes nothing twice once data_version was seen. */
+	for (int i = 0; i < 200; i++) {
+		pthread_mutex_lock(&bc.lock);
+		int calls = bc.calls;
+		pthread_mutex_unlock(&bc.lock);
+		if (calls > 0)
+			break;
+		usleep(5000);
+	}
+	pthread_mutex_lock(&bc.lock);
+	CHECK(bc.calls == 1);
+	pthread_mutex_unlock(&bc.lock);
+	CHECK(store_user_refresh(u) == 1);
+	CHECK(bc.calls == 1);
+	struct store_status st;
+	CHECK(store_mailbox_status(u, inbox, &st) == 1);
+	CHECK(st.messages == 1 && bc.max_modseq == st.highestmodseq);
+	store_watch_remove(&w);
+	tsu_teardown(&u);
+}
+
+/* ------------------------------------------------------------------ */
+/* crash mid-append, then fsck */
+
+static void fsck_line(void *ctx, const char *line)
+{
+	(void)ctx;
+	(void)line;
+}
+
+static int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	int n = 0;
+	struct dirent *de;
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Every row has its file with the right size; counters match rows. */
+static void check_consistent(struct store_user *u, uint64_t mailbox)
+{
+	struct store_msg_list *l;
+	CHECK(store_msg_list_load(u, mailbox, &l) == 1);
+	uint64_t bytes = 0;
+	for (uint32_t i = 0; i < l->count; i++) {
+		int fd;
+		uint64_t size;
+		CHECK(store_msg_open(u, l->msgs[i].blob_id, &fd, &size) == 1);
+		if (fd >= 0)
+			close(fd);
+		CHECK(size == l->msgs[i].size);
+		bytes += size;
+		if (i > 0)
+			CHECK(l->msgs[i].uid > l->msgs[i - 1].uid);
+	}
+	struct store_quota q;
+	CHECK(store_quota_get(u, &q) == 1);
+	CHECK(q.messages_used == l->count && q.bytes_used == bytes);
+	struct store_status st;
+	CHECK(store_mailbox_status(u, mailbox, &st) == 1);
+	CHECK(st.messages == l->count && st.size == bytes);
+	CHECK(l->count == 0 || st.uidnext > l->msgs[l->count - 1].uid);
+	store_msg_list_free(&l);
+}
+
+TEST(crash_mid_append_leaves_consistent_store)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	store_user_unref(&u);
+	static char big[300000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (i % 77 == 76) ? '\n' : (char)('a' + i % 26);
+
+	for (int round = 0; round < 4; round++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct store_user *cu;
+			if (store_user_open("alice", &cu) < 0)
+				_exit(1);
+			for (;;) {
+				struct store_blob *b;
+				if (store_blob_begin(cu, true, &b) < 0)
+					_exit(2);
+				for (int k = 0; k < 4; k++)
+					store_blob_write(b, big, sizeof(big));
+				struct store_append_req req;
+				memset(&req, 0, sizeof(req));
+				uint32_t uid, uv;
+				store_append(cu, inbox, &b, &req, &uid, &uv);
+			}
+		}
+		usleep(60000 + round * 37000);
+		kill(pid, SIGKILL);
+		int status;
+		waitpid(pid, &status, 0);
+		CHECK(WIFSIGNALED(status));
+		/* leftovers the crash may or may not have left, made certain:
+		 * a temp file of the dead child and an orphan message file */
+		char path[512];
+		snprintf(path, sizeof(path), "%s/users/alice/tmp/%ld.1.abc", tsu_dir, (long)pid);
+		int fd = open(path, O_CREAT | O_WRONLY, 0600);
+		CHECK(fd >= 0);
+		close(fd);
+		snprintf(path, sizeof(path), "%s/users/alice/msg/ee", tsu_dir);
+		mkdir(path, 0700);
+		snprintf(path, sizeof(path), "%s/users/alice/msg/ee/00000000fffff0ee", tsu_dir);
+		fd = open(path, O_CREAT | O_WRONLY, 0600);
+		CHECK(fd >= 0);
+		close(fd);
+
+		struct store_fsck_report rep;
+		CHECK(store_fsck("alice", &rep, fsck_line, NULL) == 1);
+		CHECK(rep.temp_removed >= 1);
+		CHECK(rep.orphans_removed >= 1);
+		CHECK(rep.missing_files == 0 && rep.wrong_size == 0);
+		snprintf(path, sizeof(path), "%s/users/alice/tmp", tsu_dir);
+		CHECK(count_dir(path) == 0);
+		/* a second run finds nothing */
+		CHECK(store_fsck("alice", &rep, NULL, NULL) == 1);
+		CHECK(rep.temp_removed == 0 && rep.orphans_removed == 0 && rep.blobs_fixed == 0 &&
+		      rep.counters_fixed == 0 && rep.modseq_fixed == 0 && rep.caches_rebuilt == 0);
+		CHECK(store_user_open("alice", &u) == 1);
+		check_consistent(u, inbox);
+		store_user_unref(&u);
+	}
+	CHECK(store_user_open("alice", &u) == 1);
+	struct store_status st;
+	CHECK(store_mailbox_status(u, inbox, &st) == 1);
+	CHECK(st.messages > 0); /* the children did get work done */
+	tsu_teardown(&u);
+}
+
+static int db_exec(const char *sql)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/users/alice/store.db", tsu_dir);
+	sqlite3 *db;
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		return -1;
+	sqlite3_busy_timeout(db, 5000);
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 1 : -1;
+}
+
+TEST(fsck_repairs_counters_refs_caches_and_reports_missing)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX"), other;
+	CHECK(store_mailbox_create(u, "Other", 0, &other) == 1);
+	for (int i = 0; i < 3; i++)
+		CHECK(tsu_append(u, inbox, MSG, i ? 0 : STORE_FLAG_SEEN, NULL) != 0);
+	struct store_uid_range r = { 1, 1 };
+	struct store_uidset set = { &r, 1 };
+	struct store_copy_result cr;
+	CHECK(store_copy(u, inbox, &set, other, false, &cr) == 1);
+	store_copy_result_free(&cr);
+	struct store_msg_list *l;
+	CHECK(store_msg_list_load(u, inbox, &l) == 1);
+	uint64_t blob3 = l->msgs[2].blob_id;
+	store_msg_list_free(&l);
+	store_user_unref(&u);
+
+	CHECK(db_exec("UPDATE mailbox SET messages = 42, unseen = 0, uidnext = 2,"
+		      " highestmodseq = 1 WHERE name = 'INBOX';"
+		      "UPDATE account SET bytes_used = 5, messages_used = 1;"
+		      "UPDATE blob SET refs = 7 WHERE id = 1;"
+		      "UPDATE blob SET cache = NULL;") == 1);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/users/alice/msg/%02x/%016llx", tsu_dir,
+		 (unsigned)(blob3 & 0xff), (unsigned long long)blob3);
+	CHECK(unlink(path) == 0);
+
+	struct store_fsck_report rep;
+	CHECK(store_fsck("alice", &rep, NULL, NULL) == 1);
+	CHECK(rep.counters_fixed == 2); /* INBOX counters and quota usage */
+	CHECK(rep.modseq_fixed == 1);
+	CHECK(rep.blobs_fixed == 1);
+	CHECK(rep.missing_files == 1);
+	CHECK(rep.caches_rebuilt == 2);
+	CHECK(store_fsck("alice", &rep, NULL, NULL) == 1);
+	CHECK(rep.counters_fixed == 0 && rep.modseq_fixed == 0 && rep.blobs_fixed == 0 &&
+	      rep.caches_rebuilt == 0);
+	CHECK(rep.missing_files == 1); /* reported again, never silently dropped */
+
+	CHECK(store_user_open("alice", &u) == 1);
+	struct store_status st;
+	CHECK(store_mailbox_status(u, inbox, &st) == 1);
+	CHECK(st.messages == 3 && st.unseen == 2 && st.uidnext == 4);
+	struct store_quota q;
+	CHECK(store_quota_get(u, &q) == 1);
+	CHECK(q.messages_used == 4 && q.bytes_used == 4 * (sizeof(MSG) - 1));
+	/* the shared file's refcount was repaired: expunging one copy keeps it */
+	CHECK(store_expunge(u, other, NULL, false, NULL) == 1);
+	CHECK(store_msg_list_load(u, inbox, &l) == 1);
+	int fd;
+	uint64_t size;
+	CHECK(store_msg_open(u, l->msgs[0].blob_id, &fd, &size) == 1);
+	close(fd);
+	store_msg_list_free(&l);
+	tsu_teardown(&u);
+}
+
+/* ------------------------------------------------------------------ */
+/* a big mailbox loads fast and compactly */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BIG_COUNT 100000
+#else
+#define BIG_COUNT 1000000
+#endif
+
+TEST(big_mailbox_loads_fast)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	store_user_unref(&u);
+	/* Rows straight into the database (a million fsync'd appends would
+	 * take far too long for a unit test); every 100th has keywords. */
+	char sql[1024];
+	snprintf(sql, sizeof(sql),
+		 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
+		 " INSERT INTO message (mailbox_id, uid, blob_id, modseq, flags, keywords,"
+		 " internal_date, tz, size, savedate)"
+		 " SELECT %llu, i, i, i + 1, i %% 32, CASE WHEN i %% 100 = 0 THEN '$k' || (i %% 7)"
+		 " ELSE NULL END, 1700000000 + i, 60, 1000 + i %% 5000, 0 FROM n;"
+		 "UPDATE mailbox SET uidnext = %d, highestmodseq = %d, messages = %d"
+		 " WHERE id = %llu;",
+		 BIG_COUNT, (unsigned long long)inbox, BIG_COUNT + 1, BIG_COUNT + 1, BIG_COUNT,
+		 (unsigned long long)inbox);
+	CHECK(db_exec(sql) == 1);
+	CHECK(store_user_open("alice", &u) == 1);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct store_msg_list *l;
+	CHECK(store_msg_list_load(u, inbox, &l) == 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	fprintf(stderr, "  loaded %u messages in %.3f s, %u keyword sets\n", l->count, secs,
+		l->kwset_count);
+	CHECK(l->count == BIG_COUNT);
+	CHECK(l->cap == BIG_COUNT); /* one exact allocation: 40 bytes a message */
+	CHECK(l->kwset_count == 8);  /* "" and $k0..$k6 */
+	CHECK_STREQ(store_msg_keywords(l, &l->msgs[99]), "$k2");
+	CHECK(store_msg_list_find(l, 123456 % BIG_COUNT) == (long)(123456 % BIG_COUNT) - 1);
+	CHECK(store_msg_list_find(l, BIG_COUNT + 1) == -1);
+#if !defined(__SANITIZE_ADDRESS__)
+	CHECK(secs < 1.0);
+#endif
+	store_msg_list_free(&l);
+	tsu_teardown(&u);
+}
+
+UNIT_MAIN()
