@@ -25,7 +25,8 @@
 
 /* RFC 4013 SASLprep, limited (see docs/accounts.md): ASCII is checked
  * (control characters prohibited), non-ASCII spaces are mapped to SPACE,
- * "commonly mapped to nothing" characters removed, prohibited code points
+ * "commonly mapped to nothing" characters removed, full-width ASCII
+ * mapped to ASCII (NFKC's mapping), prohibited code points
  * (controls, private use, non-characters, surrogates, bidi and tagging
  * characters) refused; other UTF-8 passes through without NFKC. Returns
  * the output length, or -1 when the input is prohibited or invalid UTF-8

@@ -320,6 +320,16 @@ long auth_saslprep(const char *in, size_t len, char *out, size_t cap)
 			i += n;
 			continue;
 		}
+		/* The one piece of NFKC we do: full-width ASCII (U+FF01..U+FF5E,
+		 * what a Chinese or Japanese input method types in full-width
+		 * mode) is its ASCII character, exactly as NFKC maps it. */
+		if (cp >= 0xff01 && cp <= 0xff5e) {
+			if (o + 1 >= cap)
+				return -1;
+			out[o++] = (char)(cp - 0xff01 + 0x21);
+			i += n;
+			continue;
+		}
 		/* C.4: U+nFFFE and U+nFFFF in every plane. */
 		if (in_ranges(cp, prohibited, N_RANGES(prohibited)) || (cp & 0xfffe) == 0xfffe)
 			return -1;

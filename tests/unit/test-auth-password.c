@@ -144,6 +144,10 @@ TEST(saslprep)
 	CHECK(auth_saslprep("\xc0\xaf", 2, out, sizeof(out)) == -1);
 	CHECK(auth_saslprep("\x80", 1, out, sizeof(out)) == -1);
 	CHECK(auth_saslprep("\xe5\xaf", 2, out, sizeof(out)) == -1);
+	/* Full-width ASCII becomes ASCII, as NFKC does ("ｐａｓｓ１" -> "pass1"). */
+	CHECK(auth_saslprep("\xef\xbd\x90\xef\xbd\x81\xef\xbd\x93\xef\xbd\x93\xef\xbc\x91", 15, out,
+	                    sizeof(out)) == 5);
+	CHECK_STREQ(out, "pass1");
 	/* Other UTF-8 passes through unchanged (no NFKC: documented). */
 	CHECK(auth_saslprep("\xe5\xaf\x86\xe7\xa0\x81", 6, out, sizeof(out)) == 6);
 	CHECK_STREQ(out, "\xe5\xaf\x86\xe7\xa0\x81");
