@@ -4,20 +4,13 @@ Python values (literals kept as bytes), and the nested multipart test
 message built from known parts, so every section can be compared with the
 exact slice it must be. No tests here."""
 import base64
-import os
 import re
-import shutil
 import smtplib
 import socket
 import ssl
-import subprocess
-import tempfile
-import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("ROOST_BUILD", os.path.join(REPO, "build"))
 USER = "mia@example.com"
 PW = "message commands 1"
 
@@ -296,99 +289,20 @@ def simple_message(subject="hello", body="body text", frm="a@example.com", to="b
 
 # ---- a roostd for the message-command tests ------------------------------
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class ImapEnv:
-    """A roostd with imap, imaps and lmtp listeners on free loopback ports,
-    its own data directory and certificate, and one user (USER/PW)."""
+    """A started roostd (conftest's `roostd` fixture: free loopback ports,
+    clean-exit and sanitizer checks at teardown) with one user (USER/PW)."""
 
-    def __init__(self, tmp_path):
-        self.dir = tmp_path / "srv"
-        self.dir.mkdir()
-        run_user = ""
-        data = self.dir / "data"
-        if os.geteuid() == 0:
-            # As root roostd drops to `user`; pytest's tmp_path is private
-            # to root, so the data lives in a directory anyone may enter.
-            run_user = "nobody"
-            self.tmp_data = tempfile.mkdtemp(prefix="roost-imap-msg-", dir="/tmp")
-            os.chmod(self.tmp_data, 0o777)
-            data = os.path.join(self.tmp_data, "data")
-        cert, key = self.dir / "cert.pem", self.dir / "key.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                        str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost"],
-                       check=True, capture_output=True)
-        self.conf = self.dir / "roost.conf"
-        base = ("data_dir = %s\nuser = %s\nworkers = 2\nlog_level = debug\n"
-                "[tls]\ncert = %s\nkey = %s\n"
-                "[auth]\npassword_scheme = sha512-crypt\n" % (data, run_user, cert, key))
-        # A free port can be taken by a test running next to us before
-        # roostd binds it: then try again with new ports.
-        for attempt in range(5):
-            if self._start(base):
-                break
-        else:
-            raise RuntimeError("roostd did not start: " +
-                               (self.dir / "roostd.log").read_text())
-        self.cli("domain", "add", "example.com")
-        self.cli("user", "add", USER, "--password-stdin", input=(PW + "\n").encode())
+    def __init__(self, daemon):
+        self.daemon = daemon
+        self.imap_port = daemon.ports["imap"]
+        self.imaps_port = daemon.ports["imaps"]
+        self.lmtp_port = daemon.ports["lmtp"]
+        daemon.add_user(USER, PW)
         self.user, self.password = USER, PW
 
-    def _start(self, base):
-        self.imap_port, self.imaps_port, self.lmtp_port = free_port(), free_port(), free_port()
-        text = base
-        for proto, port in (("imap", self.imap_port), ("imaps", self.imaps_port),
-                            ("lmtp", self.lmtp_port)):
-            text += "[listener]\nprotocol = %s\naddress = 127.0.0.1\nport = %d\n" % (proto, port)
-        self.conf.write_text(text)
-        self.log = open(self.dir / "roostd.log", "wb")
-        self.proc = subprocess.Popen([os.path.join(BUILD, "roostd"), "-c", str(self.conf)],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.imap_port), timeout=1).close()
-                return True
-            except OSError:
-                if self.proc.poll() is not None:
-                    self.log.close()
-                    if "Address already in use" in (self.dir / "roostd.log").read_text():
-                        return False
-                    raise RuntimeError("roostd did not start: " +
-                                       (self.dir / "roostd.log").read_text())
-                if time.time() > deadline:
-                    raise RuntimeError("roostd did not start: " +
-                                       (self.dir / "roostd.log").read_text())
-                time.sleep(0.05)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        if getattr(self, "tmp_data", None):
-            shutil.rmtree(self.tmp_data, ignore_errors=True)
-        # Under a sanitizer build (ROOST_BUILD=build-san) any report fails
-        # the test that ran this server.
-        log = (self.dir / "roostd.log").read_text(errors="replace")
-        for mark in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-            assert mark not in log, log[log.index(mark) - 200:][:3000]
-
     def cli(self, *args, input=None):
-        p = subprocess.run([os.path.join(BUILD, "roost"), "-c", str(self.conf), *args],
-                           input=input, capture_output=True, timeout=60)
-        assert p.returncode == 0, (args, p.returncode, p.stdout, p.stderr)
-        return p.stdout
+        return self.daemon.cli(*args, input=input).stdout
 
     def connect(self, tls=False, login=True):
         c = Imap(self.imaps_port if tls else self.imap_port, tls=tls)
@@ -404,7 +318,5 @@ class ImapEnv:
 
 
 @pytest.fixture
-def imap_env(tmp_path):
-    env = ImapEnv(tmp_path)
-    yield env
-    env.stop()
+def imap_env(roostd):
+    return ImapEnv(roostd())
