@@ -57,6 +57,7 @@ static const struct cli_command commands[] = {
 	{ "deliver", cmd_deliver, "deliver -u USER [-m FOLDER] [-f SENDER] < MESSAGE" },
 	{ "import", cmd_import, "import maildir|mbox PATH USER [FOLDER]" },
 	{ "export", cmd_export, "export mbox|maildir USER PATH [FOLDER]" },
+	{ "fsck", cmd_fsck, "fsck USER|--all [--quiet] [--json]" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

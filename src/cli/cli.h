@@ -35,6 +35,7 @@ int cmd_auth(int argc, char **argv);         /* cmd-auth.c */
 int cmd_deliver(int argc, char **argv);      /* cmd-deliver.c */
 int cmd_import(int argc, char **argv);       /* cmd-import.c */
 int cmd_export(int argc, char **argv);       /* cmd-export.c */
+int cmd_fsck(int argc, char **argv);         /* cmd-fsck.c */
 
 /* --- context set by main --- */
 
