@@ -197,3 +197,16 @@ def test_qresync_after_offline(imap_env, box):
     u, st, tx = c.cmd("FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
     assert st == "BAD"
     c.close()
+
+
+def test_copy_over_quota(imap_env, box):
+    """A COPY that would pass the quota is refused with [OVERQUOTA] and
+    copies nothing; a MOVE (no new usage) still works."""
+    size = sum(int(d["RFC822.SIZE"]) for d in box.fetch("FETCH 1:* RFC822.SIZE").values())
+    imap_env.cli("user", "set", imap_env.user, "quota=%d" % (size + 10))
+    u, st, tx = box.cmd("COPY 1:* Kept")
+    assert st == "NO" and tx.startswith("[OVERQUOTA]"), tx
+    u, tx = box.ok("STATUS Kept (MESSAGES)")
+    assert b"MESSAGES 0" in u[0], u
+    u, tx = box.ok("MOVE 1:2 Kept")
+    assert u[0].startswith(b"* OK [COPYUID "), u
