@@ -23,12 +23,22 @@
 static const struct store_backend *backend;
 static char *data_dir;
 
-/* Open users: a short list (one entry per user with a live session in
- * this process) guarded by one lock; refcounts live under the same lock
- * so open/unref race-free. */
+/* Open users: a hash of chains (one entry per user with a live session
+ * in this process, possibly tens of thousands) guarded by one lock;
+ * refcounts live under the same lock so open/unref race-free. */
+#define REGISTRY_BUCKETS 4096
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct store_user *registry;
+static struct store_user *registry[REGISTRY_BUCKETS];
+static unsigned registry_count;
 static pid_t registry_pid;
+
+static struct store_user **registry_bucket(const char *key)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;
+	return &registry[h % REGISTRY_BUCKETS];
+}
 
 /* ------------------------------------------------------------------ */
 /* errors */
@@ -301,8 +311,10 @@ int store_init(const char *dir, char *err, size_t errcap)
 	/* After fork() the child must not use the parent's handles (an SQLite
 	 * connection must not cross a fork): forget them, without closing. */
 	pthread_mutex_lock(&registry_lock);
-	if (registry_pid != getpid())
-		registry = NULL;
+	if (registry_pid != getpid()) {
+		memset(registry, 0, sizeof(registry));
+		registry_count = 0;
+	}
 	registry_pid = getpid();
 	pthread_mutex_unlock(&registry_lock);
 	free(data_dir);
@@ -328,7 +340,7 @@ void store_deinit(void)
 	if (backend == NULL)
 		return;
 	pthread_mutex_lock(&registry_lock);
-	if (registry != NULL && registry_pid == getpid())
+	if (registry_count != 0 && registry_pid == getpid())
 		log_warn("store_deinit", "open_users=yes");
 	pthread_mutex_unlock(&registry_lock);
 	backend->deinit();
@@ -342,7 +354,7 @@ void store_deinit(void)
 
 static struct store_user *registry_find(const char *key)
 {
-	for (struct store_user *u = registry; u != NULL; u = u->next)
+	for (struct store_user *u = *registry_bucket(key); u != NULL; u = u->next)
 		if (strcmp(u->key, key) == 0)
 			return u;
 	return NULL;
@@ -377,8 +389,10 @@ int store_user_open(const char *user_key, struct store_user **u_r)
 		free(u);
 		return -1;
 	}
-	u->next = registry;
-	registry = u;
+	struct store_user **bucket = registry_bucket(u->key);
+	u->next = *bucket;
+	*bucket = u;
+	registry_count++;
 	pthread_mutex_unlock(&registry_lock);
 	*u_r = u;
 	return 1;
@@ -395,9 +409,10 @@ void store_user_unref(struct store_user **up)
 		pthread_mutex_unlock(&registry_lock);
 		return;
 	}
-	for (struct store_user **p = &registry; *p != NULL; p = &(*p)->next) {
+	for (struct store_user **p = registry_bucket(u->key); *p != NULL; p = &(*p)->next) {
 		if (*p == u) {
 			*p = u->next;
+			registry_count--;
 			break;
 		}
 	}

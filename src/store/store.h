@@ -372,7 +372,9 @@ int store_append_multi(struct store_user *u, uint64_t mailbox_id, struct store_b
 		       const struct store_append_req *reqs, unsigned n, uint32_t *uids_r,
 		       uint32_t *uidvalidity_r);
 
-/* A UID set: ranges first..last, inclusive (first > last is swapped).
+/* A UID set: ranges first..last, inclusive (first > last is swapped);
+ * ranges may overlap and come in any order. Where a function takes a
+ * `const struct store_uidset *`, NULL means every message.
  * The caller resolves "*" to the mailbox's largest UID first (RFC 9051
  * 6.4.9: "n:*" includes the largest UID even when it is below n). UIDs
  * that do not exist are skipped. */

@@ -532,6 +532,43 @@ TEST(change_bus_publishes_after_commit)
 	tsu_teardown(&u);
 }
 
+TEST(rename_utf8_tree_and_null_uidsets)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t cn, child;
+	CHECK(store_mailbox_create(u, "已发送", STORE_SPECIAL_SENT, &cn) == 1);
+	CHECK(store_mailbox_create(u, "已发送/二〇二四", 0, &child) == 1);
+	CHECK(store_mailbox_create(u, "已发送x", 0, NULL) == 1); /* a sibling, not a child */
+	CHECK(store_mailbox_rename(u, "已发送", "Sent Items/旧") == 1);
+	CHECK(tsu_mailbox(u, "Sent Items/旧") == cn);
+	CHECK(tsu_mailbox(u, "Sent Items/旧/二〇二四") == child);
+	CHECK(tsu_mailbox(u, "已发送x") != 0);
+	CHECK(tsu_mailbox(u, "已发送") == 0);
+
+	/* NULL uid sets mean every message */
+	for (int i = 0; i < 3; i++)
+		CHECK(tsu_append(u, child, "Subject: x\n\nbody\n", 0, NULL) != 0);
+	struct store_flags_result res;
+	CHECK(store_flags_change(u, child, NULL, STORE_FLAGS_ADD, STORE_FLAG_DELETED, NULL, 0,
+				 &res) == 1);
+	CHECK(res.changed.count == 3);
+	store_flags_result_free(&res);
+	struct store_copy_result cr;
+	CHECK(store_copy(u, child, NULL, cn, false, &cr) == 1);
+	CHECK(cr.dst_uids.count == 3);
+	store_copy_result_free(&cr);
+	struct store_uid_array ex;
+	CHECK(store_expunge(u, child, NULL, true, &ex) == 1);
+	CHECK(ex.count == 3);
+	store_uid_array_free(&ex);
+	/* an empty set matches nothing and changes nothing */
+	struct store_uidset none = { NULL, 0 };
+	CHECK(store_expunge(u, cn, &none, false, &ex) == 1);
+	CHECK(ex.count == 0);
+	store_uid_array_free(&ex);
+	tsu_teardown(&u);
+}
+
 TEST(errors_map_to_imap_codes)
 {
 	CHECK_STREQ(store_error_imap_code(STORE_ERR_NONEXISTENT), "NONEXISTENT");
