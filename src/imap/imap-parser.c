@@ -95,9 +95,9 @@ static void start_command(struct imap_parser *p)
 	p->error = NULL;
 	p->error_toobig = p->error_limit = false;
 	memset(&p->literal, 0, sizeof(p->literal));
-	/* A long command may have grown the token buffer: give it back. */
-	if (p->token.cap > 4096)
-		buf_free(&p->token);
+	/* Give the token buffer back between commands: an idle session
+	 * should hold no input memory (it is reallocated on the next one). */
+	buf_free(&p->token);
 }
 
 void imap_parser_next(struct imap_parser *p)

@@ -251,3 +251,37 @@ def test_shutdown_says_bye(roostd):
     except (EOFError, OSError):
         pass
     assert any(x.startswith(b"* BYE") for x in lines), lines
+
+
+def test_idle_session_memory(roostd):
+    """A logged-in idle session (after SELECT and UNSELECT) costs well under
+    20 KiB of the daemon's memory, network buffers included."""
+    d = roostd(extra="max_connections_per_ip = 1000\nmax_connections = 2000\n"
+                     "[auth]\nmax_sessions_per_user = 1000\n")
+    d.add_user(USER, PW)
+
+    def rss_kib():
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+
+    clients = []
+    for _ in range(20):  # warm up allocator arenas and thread pools
+        c = Client(d.ports["imap"])
+        c.login()
+        clients.append(c)
+    time.sleep(0.3)
+    before = rss_kib()
+    n = 200
+    for _ in range(n):
+        c = Client(d.ports["imap"])
+        c.login()
+        c.ok("SELECT INBOX")
+        c.ok("UNSELECT")
+        clients.append(c)
+    time.sleep(0.3)
+    per_session = (rss_kib() - before) / n
+    for c in clients:
+        c.close()
+    assert per_session < 20, per_session
