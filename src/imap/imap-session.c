@@ -469,10 +469,7 @@ static void process_input(struct imap_session *s)
 		buf_consume(&s->inbuf, consumed);
 		switch (r) {
 		case IMAP_PARSE_MORE:
-			if (s->inbuf.len == 0 || consumed == 0) {
-				if (s->inbuf.len > 0 && consumed == 0)
-					return; /* parser waits for us: cannot happen */
-			}
+			/* everything was consumed; the loop reads more */
 			break;
 		case IMAP_PARSE_DONE:
 			dispatch(s);
@@ -582,13 +579,13 @@ static void imap_input(void *ctx)
 static void imap_output_drained(void *ctx)
 {
 	struct imap_session *s = ctx;
-	if (s->cmd != NULL) {
-		if (s->cmd->resume == NULL)
-			return;
+	if (s->cmd != NULL && s->cmd->resume != NULL) {
 		if (s->cmd->resume(s->cmd) == 1)
 			imap_cmd_complete(s->cmd);
 		return;
 	}
+	/* Input waits while output is full; a command waiting for a client
+	 * line (IDLE, AUTHENTICATE) or the next command may now be read. */
 	process_input(s);
 }
 

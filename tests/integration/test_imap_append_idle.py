@@ -192,3 +192,18 @@ def test_curl_list_and_fetch(core):
     assert r.stdout == msg
     r = subprocess.run(base + ["-X", "EXAMINE INBOX", url], capture_output=True, timeout=30)
     assert r.returncode == 0 and b"1 EXISTS" in r.stdout, r
+
+
+def test_append_overquota(core):
+    core.d.cli("user", "set", USER, "quota=1K")
+    c = core.connect()
+    append(c, "INBOX", message("fits"))
+    big = message("big", "x" * 2000)
+    tag = c.tag()
+    c.send("%s APPEND INBOX {%d}\r\n" % (tag, len(big)))
+    assert c.line().startswith(b"+ ")
+    c.send(big + b"\r\n")
+    u, t = c.read_tagged(tag)
+    assert t.startswith(tag.encode() + b" NO [OVERQUOTA]"), t
+    u, t = c.ok("STATUS INBOX (MESSAGES)")
+    assert u == [b"* STATUS INBOX (MESSAGES 1)"]

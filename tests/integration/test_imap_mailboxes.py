@@ -274,3 +274,25 @@ def test_condstore_select_and_fetch_modseq(core):
     o.ok("STORE 1 +FLAGS (\\Answered)")
     u, t = c.ok("NOOP")
     assert re.match(rb"\* 1 FETCH \(UID 1 FLAGS \(\\Answered\) MODSEQ \(\d+\)\)", u[0]), u
+
+
+def test_selected_mailbox_deleted_elsewhere(core):
+    a = core.connect()
+    a.ok("CREATE Doomed")
+    a.ok("SELECT Doomed")
+    b = core.connect()
+    b.ok("DELETE Doomed")
+    lines = []
+    try:
+        a.send("n1 NOOP\r\n")
+        while True:
+            lines.append(a.line())
+    except (EOFError, OSError):
+        pass
+    assert lines and lines[0] == b"* BYE The selected mailbox was deleted.", lines
+    # deleting the mailbox one has selected oneself just leaves it
+    b.ok("CREATE Doomed2")
+    b.ok("SELECT Doomed2")
+    u, t = b.ok("DELETE Doomed2")
+    assert u == [b"* OK [CLOSED] The selected mailbox was deleted"]
+    b.bad("FETCH 1 FLAGS")

@@ -224,6 +224,26 @@ TEST(parser_errors)
 	CHECK_PARSE("a X y\rz\r\n", "ERR a: CR not followed by LF\n");
 	CHECK_PARSE("a NO\"OP\r\n", "ERR a: Invalid character in command name\n");
 	CHECK_PARSE("a X \x01\r\n", "ERR a: Invalid character in argument\n");
+	CHECK_PARSE(" NOOP\r\nb NOOP\r\n", "ERR : Missing tag\nDONE b NOOP\n");
+	CHECK_PARSE("a X (b )\r\n", "ERR a: Space before ')'\n");
+	CHECK_PARSE("a X b(c)\r\n", "ERR a: Invalid character in atom\n");
+	CHECK_PARSE("a X \"b\"(c)\r\n", "ERR a: Missing space before '('\n");
+	CHECK_PARSE("a ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJ\r\n", "ERR a: Unknown command\n");
+	CHECK_PARSE("a X {3+x}\r\n", "ERR a: Invalid literal size\n");
+	CHECK_PARSE("a X ~x\r\n", "DONE a X A:~x\n");
+	CHECK_PARSE("a X y\n", "DONE a X A:y\n");
+	static const char qnul[] = "a X \"a\0b\"\r\nb NOOP\r\n";
+	check_parse_pol(qnul, sizeof(qnul) - 1, "ERR a: NUL in quoted string\nDONE b NOOP\n",
+			LIT_COLLECT, 65536);
+	struct buf br = BUF_INIT(0);
+	buf_append_cstr(&br, "a FETCH 1 BODY");
+	for (int i = 0; i < IMAP_PARSER_MAX_DEPTH + 1; i++)
+		buf_append_char(&br, '[');
+	buf_append_cstr(&br, "\r\nb NOOP\r\n");
+	check_parse_pol(br.data, br.len,
+			"ERR a LIMIT: Brackets nested too deeply\nDONE b NOOP\n", LIT_COLLECT,
+			65536);
+	buf_free(&br);
 	/* the skip honours non-synchronizing literals in the errored line */
 	CHECK_PARSE("a X ) {4+}\r\nb NO\r\nc NOOP\r\n", "ERR a: Unexpected ')'\nDONE c NOOP\n");
 	/* but a synchronizing literal ends it (the client waits for "+") */
