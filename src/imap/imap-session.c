@@ -368,8 +368,9 @@ static void literal_header(struct imap_session *s)
 		untagged_bad(s, tag, "TOOBIG", "Non-synchronizing literal over 4096 bytes");
 		goto rejected;
 	}
-	uint64_t limit = s->state == IMAP_STATE_NOAUTH ? roost_config->imap_max_literal_preauth
-						       : roost_config->imap_max_line;
+	/* imap.max_literal_preauth before login, imap.max_line after
+	 * (imap_session_logged_in_limits). */
+	uint64_t limit = s->parser.limits.max_literal_collect;
 	if (s->parser.collected + lit->size > limit) {
 		imap_parser_literal_reject(&s->parser);
 		untagged_bad(s, tag, "TOOBIG", "Literal too large");

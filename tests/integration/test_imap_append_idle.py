@@ -207,3 +207,27 @@ def test_append_overquota(core):
     assert t.startswith(tag.encode() + b" NO [OVERQUOTA]"), t
     u, t = c.ok("STATUS INBOX (MESSAGES)")
     assert u == [b"* STATUS INBOX (MESSAGES 1)"]
+
+
+def test_idle_push_from_cli_delivery_and_pop3(core):
+    """Another process (roost deliver) and a POP3 session change the
+    mailbox: the IDLE session hears of both."""
+    import poplib
+    c = core.connect()
+    c.ok("SELECT INBOX")
+    c.send("i1 IDLE\r\n")
+    assert c.line() == b"+ idling"
+    core.d.cli("deliver", "-u", USER, input=message("from the cli"))
+    t_done = time.time()
+    line, _ = wait_for(c, lambda x: x.endswith(b"EXISTS"))
+    assert line == b"* 1 EXISTS"
+    assert time.time() - t_done < 0.1 + 0.05
+    p = poplib.POP3("127.0.0.1", core.d.ports["pop3"])
+    p.user(USER)
+    p.pass_(PW)
+    p.dele(1)
+    p.quit()
+    line, _ = wait_for(c, lambda x: x.endswith(b"EXPUNGE") or b"FETCH" in x)
+    assert line in (b"* 1 EXPUNGE", b"* 1 FETCH (UID 1 FLAGS (\\Seen))"), line
+    c.send("DONE\r\n")
+    c.read_tagged("i1")
