@@ -67,6 +67,7 @@ static struct proto_entry proto_for(enum listener_proto proto)
 		return (struct proto_entry){ &lmtp_proto_ops,
 					     "421 4.3.2 Too many connections, try again later\r\n" };
 	case LISTENER_HTTP:
+	case LISTENER_HTTPS:
 		break;
 	}
 	return (struct proto_entry){ NULL, NULL };

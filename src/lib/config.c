@@ -109,12 +109,15 @@ static const struct config_key keys[] = {
 	{ "lmtp", "max_recipients", T_UINT, OFF(lmtp_max_recipients), "100", 1, 100000, NULL },
 
 	{ "web", "title", T_STR, OFF(web_title), "Roost Mail", 0, 0, NULL },
+	{ "web", "submission_host", T_STR, OFF(web_submission_host), "", 0, 0, NULL },
+	{ "web", "submission_port", T_UINT, OFF(web_submission_port), "587", 0, 65535, NULL },
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 static const char *const listener_proto_names[] = {
 	[LISTENER_IMAP] = "imap", [LISTENER_IMAPS] = "imaps", [LISTENER_POP3] = "pop3",
 	[LISTENER_POP3S] = "pop3s", [LISTENER_LMTP] = "lmtp", [LISTENER_HTTP] = "http",
+	[LISTENER_HTTPS] = "https",
 };
 
 const char *listener_proto_name(enum listener_proto proto)
@@ -124,7 +127,7 @@ const char *listener_proto_name(enum listener_proto proto)
 
 bool listener_proto_is_tls(enum listener_proto proto)
 {
-	return proto == LISTENER_IMAPS || proto == LISTENER_POP3S;
+	return proto == LISTENER_IMAPS || proto == LISTENER_POP3S || proto == LISTENER_HTTPS;
 }
 
 /* Sizes accept K, M, G suffixes (powers of 1024). */
@@ -289,7 +292,7 @@ static int listener_key(struct load_ctx *ctx, const char *key, const char *value
 				return 1;
 			}
 		}
-		snprintf(err, errcap, "protocol: '%s' is not one of: imap, imaps, pop3, pop3s, lmtp, http",
+		snprintf(err, errcap, "protocol: '%s' is not one of: imap, imaps, pop3, pop3s, lmtp, http, https",
 			 value);
 		return -1;
 	}

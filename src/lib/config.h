@@ -23,6 +23,7 @@ enum listener_proto {
 	LISTENER_POP3S,
 	LISTENER_LMTP,
 	LISTENER_HTTP, /* settings page and autoconfig */
+	LISTENER_HTTPS, /* the same over implicit TLS */
 };
 
 struct listener_config {
@@ -89,6 +90,8 @@ struct config {
 
 	/* [web] */
 	char *web_title;
+	char *web_submission_host;         /* "": the hostname */
+	unsigned web_submission_port;      /* 0: no outgoing server advertised */
 
 	struct listener_config listeners[CONFIG_MAX_LISTENERS];
 	unsigned n_listeners;
