@@ -83,6 +83,9 @@ static int fsck_temp(struct fsck *f, const char *tmp_dir)
 		if (unlink(path) == 0) {
 			f->rep->temp_removed++;
 			fsck_log(f, "removed temp file tmp/%s", de->d_name);
+		} else {
+			fsck_log(f, "cannot remove temp file tmp/%s: %s", de->d_name,
+				 strerror(errno));
 		}
 	}
 	closedir(d);
@@ -243,6 +246,9 @@ static int fsck_orphans(struct fsck *f)
 				f->rep->orphans_removed++;
 				fsck_log(f, "removed unreferenced file msg/%s/%s", de->d_name,
 					 e2->d_name);
+			} else {
+				fsck_log(f, "cannot remove unreferenced file msg/%s/%s: %s",
+					 de->d_name, e2->d_name, strerror(errno));
 			}
 		}
 		closedir(d2);
