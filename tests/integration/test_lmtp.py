@@ -354,3 +354,28 @@ def test_rset_drops_the_transaction(d):
     c.close()
     time.sleep(0.1)
     assert imap_fetch_all(d, USER) == []
+
+
+def test_starttls_then_deliver(d):
+    import ssl
+    c = Lmtp(d.ports["lmtp"])
+    caps = [line[4:] for line in c.cmd("LHLO mta")]
+    assert "STARTTLS" in caps
+    # Pipelined input after STARTTLS is discarded (RFC 3207 4.2, CVE-2011-0411).
+    c.send("STARTTLS\r\nNOOP\r\n")
+    assert c.reply()[0].startswith("220 2.0.0")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    c.s = ctx.wrap_socket(c.s)
+    c.buf = b""
+    assert c.cmd("MAIL FROM:<a@b>")[0].startswith("503 5.5.1")  # LHLO again first
+    caps = [line[4:] for line in c.cmd("LHLO mta")]
+    assert "STARTTLS" not in caps
+    c.cmd("MAIL FROM:<a@b>")
+    c.cmd("RCPT TO:<%s>" % USER)
+    c.cmd("DATA")
+    c.send(message("over tls") + ".\r\n")
+    assert c.reply()[0].startswith("250 2.0.0")
+    assert c.cmd("STARTTLS")[0].startswith("503")
+    c.close()
