@@ -4,7 +4,8 @@
  * no append can be between "file renamed into msg/" and "row committed"
  * while we look: any file in msg/ without a blob row is an orphan of a
  * crash and can go. Temp files are removed when their writer (the pid in
- * the name) is gone, or when they are older than a day. Each step is
+ * the name) is gone, or when they are older than a day. MIME caches are
+ * rebuilt after that transaction, one short write each. Each step is
  * idempotent: a second run finds nothing to do. */
 #include "sqlite-store.h"
 
@@ -29,6 +30,7 @@ struct fsck {
 	void (*log)(void *ctx, const char *line);
 	void *log_ctx;
 	struct sq_idvec dead;
+	struct sq_idvec rebuild, sizes; /* caches to rebuild after the commit */
 };
 
 static void fsck_log(struct fsck *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -258,11 +260,11 @@ static int fsck_orphans(struct fsck *f)
 }
 
 /* Every blob's file must exist with the recorded size; its cache must
- * open with the current MIME_CACHE_VERSION. */
+ * open with the current MIME_CACHE_VERSION (those that do not are
+ * rebuilt after the commit, see fsck_caches). */
 static int fsck_files(struct fsck *f)
 {
 	struct sq_user *s = f->s;
-	struct sq_idvec rebuild = { 0 }, sizes = { 0 };
 	sqlite3_stmt *st = sq_stmt(s, "SELECT id, size, cache FROM blob ORDER BY id");
 	if (st == NULL)
 		return -1;
@@ -291,41 +293,52 @@ static int fsck_files(struct fsck *f)
 		}
 		struct mime_cache mc;
 		if (cache == NULL || mime_cache_open(&mc, cache, clen) < 0) {
-			ret = sq_idvec_push(&rebuild, id);
+			ret = sq_idvec_push(&f->rebuild, id);
 			if (ret > 0)
-				ret = sq_idvec_push(&sizes, (uint64_t)size);
+				ret = sq_idvec_push(&f->sizes, (uint64_t)size);
 		}
 	}
 	if (ret > 0 && rc != SQLITE_DONE)
 		ret = sq_fail(s, rc, "fsck files");
 	sqlite3_reset(st);
-	for (size_t i = 0; i < rebuild.n && ret > 0; i++) {
+	return ret;
+}
+
+/* Rebuilding caches parses every affected message (all of them after a
+ * MIME_CACHE_VERSION bump), so it runs after the big transaction, one
+ * short write per message: deliveries are never held up behind it. */
+static int fsck_caches(struct fsck *f)
+{
+	struct sq_user *s = f->s;
+	int ret = 1;
+	for (size_t i = 0; i < f->rebuild.n && ret > 0; i++) {
 		char path[4096];
 		struct buf cache = BUF_INIT(64u * 1024 * 1024);
-		if (sq_blob_path(s, rebuild.v[i], path, sizeof(path)) < 0 ||
-		    sq_build_cache(path, sizes.v[i], &cache) < 0) {
+		if (sq_blob_path(s, f->rebuild.v[i], path, sizeof(path)) < 0 ||
+		    sq_build_cache(path, f->sizes.v[i], &cache) < 0) {
 			fsck_log(f, "cannot build the cache of %016llx",
-				 (unsigned long long)rebuild.v[i]);
+				 (unsigned long long)f->rebuild.v[i]);
 			buf_free(&cache);
 			store_error_clear();
 			continue;
 		}
-		st = sq_stmt(s, "UPDATE blob SET cache = ?2 WHERE id = ?1");
+		sq_lock(s);
+		sqlite3_stmt *st = sq_stmt(s, "UPDATE blob SET cache = ?2 WHERE id = ?1");
 		if (st == NULL) {
-			buf_free(&cache);
 			ret = -1;
-			break;
+		} else {
+			sqlite3_bind_int64(st, 1, (int64_t)f->rebuild.v[i]);
+			sqlite3_bind_blob(st, 2, cache.data, (int)cache.len, SQLITE_STATIC);
+			ret = step_done(f, st, "cache update");
+			/* 0 rows: expunged meanwhile, nothing to do */
+			if (ret > 0 && sqlite3_changes(s->db) > 0)
+				f->rep->caches_rebuilt++;
 		}
-		sqlite3_bind_int64(st, 1, (int64_t)rebuild.v[i]);
-		sqlite3_bind_blob(st, 2, cache.data, (int)cache.len, SQLITE_STATIC);
-		ret = step_done(f, st, "cache update");
+		sq_unlock(s);
 		buf_free(&cache);
-		f->rep->caches_rebuilt++;
 	}
-	if (rebuild.n)
+	if (f->rebuild.n)
 		fsck_log(f, "rebuilt %u message caches", f->rep->caches_rebuilt);
-	sq_idvec_free(&rebuild);
-	sq_idvec_free(&sizes);
 	return ret;
 }
 
@@ -443,7 +456,7 @@ static int fsck_mailboxes(struct fsck *f)
 int sq_fsck(struct store_user *u, struct store_fsck_report *report_r,
 	    void (*log)(void *ctx, const char *line), void *log_ctx)
 {
-	struct fsck f = { sq(u), report_r, log, log_ctx, { 0 } };
+	struct fsck f = { .s = sq(u), .rep = report_r, .log = log, .log_ctx = log_ctx };
 	struct sq_user *s = f.s;
 	sq_lock(s);
 	int ret = sq_begin(s);
@@ -469,8 +482,11 @@ int sq_fsck(struct store_user *u, struct store_fsck_report *report_r,
 		/* Files of blob rows removed above (normally already removed as
 		 * orphans by fsck_orphans, which ran after the rows went). */
 		sq_unlink_blobs(s, f.dead.v, f.dead.n);
+		ret = fsck_caches(&f);
 		store_notify_send(u);
 	}
 	sq_idvec_free(&f.dead);
+	sq_idvec_free(&f.rebuild);
+	sq_idvec_free(&f.sizes);
 	return ret;
 }
