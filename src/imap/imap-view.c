@@ -190,44 +190,64 @@ static int pending_add(struct store_uid_array *a, uint32_t uid)
 	return 1;
 }
 
-/* Removes the given UIDs (ascending) from the view and announces them. */
+/* Removes the given UIDs (ascending) from the view and announces them.
+ * One pass to find them, one to compact: expunging many messages of a big
+ * mailbox stays linear. */
 void imap_view_expunged(struct imap_session *s, const uint32_t *uids, size_t count, bool silent)
 {
 	struct store_msg_list *l = s->view.msgs;
 	if (l == NULL || count == 0)
 		return;
 	bool vanished = (s->enabled & IMAP_ENABLED_QRESYNC) != 0;
-	struct imap_seqset set = IMAP_SEQSET_INIT;
-
-	/* EXPUNGE responses from the highest MSN down: each number is then
-	 * still valid when the client reads it (RFC 9051 7.5.1). */
-	for (size_t k = count; k-- > 0;) {
-		long i = store_msg_list_find(l, uids[k]);
-		if (i < 0)
-			continue;
-		if (!silent) {
-			if (vanished)
-				imap_seqset_add(&set, uids[k]);
-			else
-				imap_session_printf(s, "* %ld EXPUNGE\r\n", i + 1);
+	uint32_t *gone = malloc(count * sizeof(*gone)); /* indexes into l->msgs */
+	if (gone == NULL)
+		return;
+	size_t n = 0;
+	for (size_t i = 0, k = 0; i < l->count && k < count;) {
+		if (l->msgs[i].uid < uids[k]) {
+			i++;
+		} else if (l->msgs[i].uid > uids[k]) {
+			k++;
+		} else {
+			gone[n++] = (uint32_t)i;
+			i++;
+			k++;
 		}
-		memmove(&l->msgs[i], &l->msgs[i + 1], (l->count - (size_t)i - 1) * sizeof(l->msgs[0]));
-		l->count--;
 	}
-	if (vanished && set.count > 0) {
-		/* RFC 7162 3.2.10: VANISHED replaces EXPUNGE under QRESYNC. */
-		struct buf b = BUF_INIT(0);
-		buf_append_cstr(&b, "* VANISHED ");
-		imap_seqset_format(&set, &b);
-		buf_append_cstr(&b, "\r\n");
-		imap_session_write_buf(s, &b);
-		buf_free(&b);
+	if (!silent && n > 0) {
+		if (vanished) {
+			/* RFC 7162 3.2.10: VANISHED replaces EXPUNGE under QRESYNC. */
+			struct imap_seqset set = IMAP_SEQSET_INIT;
+			for (size_t j = 0; j < n; j++)
+				imap_seqset_add(&set, l->msgs[gone[j]].uid);
+			struct buf b = BUF_INIT(0);
+			buf_append_cstr(&b, "* VANISHED ");
+			imap_seqset_format(&set, &b);
+			buf_append_cstr(&b, "\r\n");
+			imap_session_write_buf(s, &b);
+			buf_free(&b);
+			imap_seqset_clear(&set);
+		} else {
+			/* From the highest MSN down: each number is then still
+			 * valid when the client reads it (RFC 9051 7.4.1). */
+			for (size_t j = n; j-- > 0;)
+				imap_session_printf(s, "* %u EXPUNGE\r\n", gone[j] + 1);
+		}
 	}
-	imap_seqset_clear(&set);
+	size_t w = 0;
+	for (size_t i = 0, j = 0; i < l->count; i++) {
+		if (j < n && gone[j] == i) {
+			j++;
+			continue;
+		}
+		l->msgs[w++] = l->msgs[i];
+	}
+	l->count = (uint32_t)w;
+	free(gone);
 
 	/* Whatever was pending for these UIDs is done now. */
 	struct store_uid_array *p = &s->view.pending_expunges;
-	size_t w = 0;
+	w = 0;
 	for (size_t r = 0; r < p->count; r++) {
 		if (store_msg_list_find(l, p->uids[r]) >= 0)
 			p->uids[w++] = p->uids[r];

@@ -296,3 +296,27 @@ def test_selected_mailbox_deleted_elsewhere(core):
     u, t = b.ok("DELETE Doomed2")
     assert u == [b"* OK [CLOSED] The selected mailbox was deleted"]
     b.bad("FETCH 1 FLAGS")
+
+
+def test_many_expunges_from_another_session(core):
+    a = core.connect()
+    msgs = [message("bulk %d" % i) for i in range(300)]
+    tag = a.tag()
+    payload = b" ".join(b"{%d+}\r\n%s" % (len(m), m) for m in msgs)
+    a.send(tag.encode() + b" APPEND INBOX " + payload + b"\r\n")
+    u, t = a.read_tagged(tag)
+    assert b"APPENDUID" in t, t
+    a.ok("SELECT INBOX")
+    b = core.connect()
+    b.ok("SELECT INBOX")
+    b.ok("STORE 1:* +FLAGS.SILENT (\\Deleted)")
+    b.ok("STORE 2:*:2 -FLAGS.SILENT (\\Deleted)".replace("2:*:2", ",".join(
+        str(i) for i in range(2, 301, 2))))
+    b.ok("EXPUNGE")
+    u, t = a.ok("NOOP")
+    expunges = [int(x.split()[1]) for x in u if x.endswith(b"EXPUNGE")]
+    # odd MSNs 299, 297, ..., 1: highest first, each still valid when read
+    assert expunges == list(range(299, 0, -2)), expunges[:10]
+    u, t = a.ok("FETCH 1:* (UID)")
+    uids = [int(x.split(b"UID ")[1].rstrip(b")")) for x in u]
+    assert uids == list(range(2, 301, 2))
