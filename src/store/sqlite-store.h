@@ -12,7 +12,7 @@
 #define SQ_STMT_CACHE 64
 
 /* The per-user state behind struct store_user: one connection, used by
- * one thread at a time (lock). */
+ * one thread at a time (lock), closed while the user is idle. */
 struct sq_user {
 	pthread_mutex_t lock;
 	sqlite3 *db;
@@ -22,7 +22,9 @@ struct sq_user {
 		sqlite3_stmt *stmt;
 	} stmts[SQ_STMT_CACHE];
 	unsigned nstmts;
-	int64_t data_version;     /* PRAGMA data_version at the last refresh */
+	int64_t data_version;     /* PRAGMA data_version at the last refresh;
+				   * -1 after a reopen (compare everything) */
+	int64_t last_used;        /* CLOCK_MONOTONIC seconds, set by sq_unlock */
 	/* (mailbox id, highestmodseq) as of the last refresh, to know what
 	 * other processes changed. */
 	struct sq_known {
@@ -39,10 +41,13 @@ static inline struct sq_user *sq(struct store_user *u)
 /* "data_dir/users/<key>" into buf. -1 if it does not fit. */
 int sq_user_dir(const char *key, char *buf, size_t cap);
 
-/* Locks the user's connection. Every backend entry point brackets its work
- * with sq_lock/sq_unlock. */
+/* Locks the user's connection, reopening it if sq_release_idle closed it
+ * (s->db is NULL if that failed: sq_stmt then fails with TEMPFAIL). Every
+ * backend entry point brackets its work with sq_lock/sq_unlock. */
 void sq_lock(struct sq_user *s);
 void sq_unlock(struct sq_user *s);
+/* Closes the connection if unused for idle_seconds and not busy now. */
+bool sq_release_idle(struct sq_user *s, unsigned idle_seconds);
 
 /* A cached prepared statement, reset and with bindings cleared. NULL with
  * the error set on failure. */

@@ -89,14 +89,58 @@ int sq_user_dir(const char *key, char *buf, size_t cap)
 	return n > 0 && (size_t)n < cap ? 1 : -1;
 }
 
+static int db_open(const char *dir, bool create, sqlite3 **db_r);
+
+static int64_t now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* The connection of an idle user is closed by sq_release_idle (it holds
+ * ~150 KiB: schema, statements, page cache) and opened again here on the
+ * next use. If that fails, s->db stays NULL and sq_stmt fails. */
 void sq_lock(struct sq_user *s)
 {
 	pthread_mutex_lock(&s->lock);
+	if (s->db == NULL) {
+		if (db_open(s->dir, false, &s->db) < 0) {
+			s->db = NULL;
+			return;
+		}
+		/* Changes made meanwhile by other processes are found by
+		 * comparing the mailboxes with s->known at the next refresh. */
+		s->data_version = -1;
+	}
 }
 
 void sq_unlock(struct sq_user *s)
 {
+	s->last_used = now_mono();
 	pthread_mutex_unlock(&s->lock);
+}
+
+static void db_close(struct sq_user *s)
+{
+	for (unsigned i = 0; i < s->nstmts; i++)
+		sqlite3_finalize(s->stmts[i].stmt);
+	s->nstmts = 0;
+	sqlite3_close(s->db);
+	s->db = NULL;
+}
+
+bool sq_release_idle(struct sq_user *s, unsigned idle_seconds)
+{
+	if (pthread_mutex_trylock(&s->lock) != 0)
+		return false;
+	bool closed = false;
+	if (s->db != NULL && now_mono() - s->last_used >= (int64_t)idle_seconds) {
+		db_close(s);
+		closed = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return closed;
 }
 
 static int map_rc(int rc)
@@ -141,6 +185,10 @@ int sq_fail(struct sq_user *s, int rc, const char *what)
 
 sqlite3_stmt *sq_stmt(struct sq_user *s, const char *sql)
 {
+	if (s->db == NULL) {
+		store_fail(STORE_ERR_TEMPFAIL, "Cannot open the mailbox store");
+		return NULL;
+	}
 	for (unsigned i = 0; i < s->nstmts; i++) {
 		if (s->stmts[i].sql == sql) {
 			sqlite3_stmt *st = s->stmts[i].stmt;
@@ -196,7 +244,7 @@ int sq_commit(struct sq_user *s)
 
 void sq_rollback(struct sq_user *s)
 {
-	if (!sqlite3_get_autocommit(s->db))
+	if (s->db != NULL && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -436,6 +484,7 @@ static int sqlite_user_open(struct store_user *u)
 		return -1;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	s->last_used = now_mono();
 	s->data_version = data_version(s->db);
 	if (load_known(s, &s->known, &s->nknown) < 0) {
 		for (unsigned i = 0; i < s->nstmts; i++)
@@ -457,9 +506,7 @@ static void sqlite_user_close(struct store_user *u)
 	struct sq_user *s = sq(u);
 	if (s == NULL)
 		return;
-	for (unsigned i = 0; i < s->nstmts; i++)
-		sqlite3_finalize(s->stmts[i].stmt);
-	sqlite3_close(s->db);
+	db_close(s);
 	pthread_mutex_destroy(&s->lock);
 	free(s->known);
 	free(s->dir);
@@ -620,6 +667,10 @@ static int sqlite_user_refresh(struct store_user *u)
 {
 	struct sq_user *s = sq(u);
 	sq_lock(s);
+	if (s->db == NULL) {
+		sq_unlock(s);
+		return store_fail(STORE_ERR_TEMPFAIL, "Cannot open the mailbox store");
+	}
 	int64_t v = data_version(s->db);
 	if (v == s->data_version) {
 		sq_unlock(s);
@@ -657,6 +708,11 @@ static int sqlite_user_refresh(struct store_user *u)
 	}
 	free(old);
 	return 1;
+}
+
+static bool sqlite_user_release(struct store_user *u, unsigned idle_seconds)
+{
+	return sq_release_idle(sq(u), idle_seconds);
 }
 
 /* ------------------------------------------------------------------ */
@@ -777,6 +833,7 @@ const struct store_backend store_backend_sqlite = {
 	.user_exists = sqlite_user_exists,
 	.user_foreach = sqlite_user_foreach,
 	.user_refresh = sqlite_user_refresh,
+	.user_release = sqlite_user_release,
 	.mailbox_list = sq_mailbox_list,
 	.mailbox_lookup = sq_mailbox_lookup,
 	.mailbox_create = sq_mailbox_create,

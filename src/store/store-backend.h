@@ -65,6 +65,9 @@ struct store_backend {
 	int (*user_exists)(const char *key);
 	int (*user_foreach)(int (*fn)(void *ctx, const char *key), void *ctx);
 	int (*user_refresh)(struct store_user *u);
+	/* Frees what an idle user costs (the database connection) if it was
+	 * unused for idle_seconds; true if it did. Must not block. */
+	bool (*user_release)(struct store_user *u, unsigned idle_seconds);
 
 	int (*mailbox_list)(struct store_user *u, struct store_mailbox_list **list_r);
 	int (*mailbox_lookup)(struct store_user *u, const char *name,

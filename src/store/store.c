@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -471,6 +472,21 @@ int store_user_exists(const char *user_key)
 int store_user_refresh(struct store_user *u)
 {
 	return backend->user_refresh(u);
+}
+
+unsigned store_release_idle(unsigned idle_seconds)
+{
+	unsigned released = 0;
+	if (backend == NULL)
+		return 0;
+	/* The backend only try-locks each user, so holding the registry lock
+	 * here never waits on a user's database work. */
+	pthread_mutex_lock(&registry_lock);
+	for (size_t i = 0; i < REGISTRY_BUCKETS; i++)
+		for (struct store_user *u = registry[i]; u != NULL; u = u->next)
+			released += backend->user_release(u, idle_seconds) ? 1 : 0;
+	pthread_mutex_unlock(&registry_lock);
+	return released;
 }
 
 int store_user_foreach(int (*fn)(void *ctx, const char *user_key), void *ctx)
@@ -1147,15 +1163,34 @@ static int notify_address(struct sockaddr_un *sun)
 	return n > 0 && (size_t)n < sizeof(sun->sun_path) ? 1 : -1;
 }
 
+/* The notify thread also closes the database connections of users idle
+ * for STORE_IDLE_RELEASE seconds (checked every STORE_IDLE_CHECK). */
+#define STORE_IDLE_RELEASE 60
+#define STORE_IDLE_CHECK 15
+
 static void *notify_main(void *arg)
 {
 	char key[STORE_USER_KEY_MAX + 2];
+	struct timespec last_check;
+	clock_gettime(CLOCK_MONOTONIC, &last_check);
 	for (;;) {
-		ssize_t n = recv(notify_listen_fd, key, sizeof(key) - 1, 0);
+		struct pollfd pfd = { .fd = notify_listen_fd, .events = POLLIN };
+		int pr = poll(&pfd, 1, STORE_IDLE_CHECK * 1000);
+		if (notify_stopping)
+			break;
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - last_check.tv_sec >= STORE_IDLE_CHECK) {
+			last_check = now;
+			store_release_idle(STORE_IDLE_RELEASE);
+		}
+		if (pr <= 0)
+			continue;
+		ssize_t n = recv(notify_listen_fd, key, sizeof(key) - 1, MSG_DONTWAIT);
 		if (notify_stopping)
 			break;
 		if (n < 0) {
-			if (errno == EINTR)
+			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			log_warn("store_notify_recv", "error=\"%s\"", strerror(errno));
 			continue;

@@ -129,6 +129,13 @@ int store_user_rename(const char *old_key, const char *new_key);
 /* 1 if the user's storage exists, 0 if not, -1 on a bad key. */
 int store_user_exists(const char *user_key);
 
+/* Closes the database connections of open users that were not used for
+ * idle_seconds (they are reopened on the next use), so an idle user costs
+ * a few hundred bytes instead of ~150 KiB. The notify thread of
+ * store_notify_listen does this by itself (60 s idle, checked every 15 s);
+ * other long-running processes may call it. Returns how many it closed. */
+unsigned store_release_idle(unsigned idle_seconds);
+
 /* Cheap check (one PRAGMA) for commits made by other processes since the
  * last check; if there were, publishes the changed mailboxes on the
  * change bus. IMAP calls it on NOOP/IDLE ticks as a fallback for when

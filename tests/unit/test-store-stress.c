@@ -321,6 +321,48 @@ TEST(cross_process_changes_are_published)
 	tsu_teardown(&u);
 }
 
+/* An idle user's connection is closed and reopened on use; changes made
+ * by another process while it was closed are still published. */
+TEST(idle_release_and_reopen)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	CHECK(tsu_append(u, inbox, MSG, 0, NULL) == 1);
+	CHECK(store_release_idle(3600) == 0); /* just used */
+	CHECK(store_release_idle(0) == 1);
+	CHECK(store_release_idle(0) == 0);    /* already closed */
+	struct bus_count bc = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
+	struct store_watch *w;
+	CHECK(store_watch_add(u, inbox, count_cb, &bc, &w) == 1);
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		char e2[256];
+		store_deinit();
+		struct store_user *cu;
+		if (store_init(tsu_dir, e2, sizeof(e2)) < 0 || store_user_open("alice", &cu) < 0)
+			_exit(1);
+		uint32_t uid = tsu_append(cu, inbox, MSG, 0, NULL);
+		store_user_unref(&cu);
+		store_deinit();
+		_exit(uid == 2 ? 0 : 2);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(bc.calls == 0);
+	CHECK(store_user_refresh(u) == 1); /* reopens, compares, publishes */
+	CHECK(bc.calls == 1);
+	CHECK(store_user_refresh(u) == 1);
+	CHECK(bc.calls == 1);
+	struct store_status st;
+	CHECK(store_mailbox_status(u, inbox, &st) == 1);
+	CHECK(st.messages == 2 && bc.max_modseq == st.highestmodseq);
+	CHECK(tsu_append(u, inbox, MSG, 0, NULL) == 3);
+	store_watch_remove(&w);
+	tsu_teardown(&u);
+}
+
 /* ------------------------------------------------------------------ */
 /* crash mid-append, then fsck */
 
