@@ -373,7 +373,8 @@ static void existing_load(const char *cur, struct existing *ex)
 			ex->count++;
 	}
 	closedir(d);
-	qsort(ex->names, ex->count, sizeof(char *), name_cmp);
+	if (ex->count > 0)
+		qsort(ex->names, ex->count, sizeof(char *), name_cmp);
 }
 
 /* The existing file "<stem>,S=...:2,<flags>" (or "<stem>:2,...") of a

@@ -664,7 +664,8 @@ static int import_maildir_folder(struct store_user *u, const char *dir, const ch
 		for_each_line(path, uidlist_line, &uctx);
 	}
 	free(uctx.order);
-	qsort(list.items, list.count, sizeof(list.items[0]), md_entry_cmp);
+	if (list.count > 0)
+		qsort(list.items, list.count, sizeof(list.items[0]), md_entry_cmp);
 
 	struct keywords_ctx kws;
 	memset(&kws, 0, sizeof(kws));
