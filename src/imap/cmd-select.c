@@ -108,7 +108,8 @@ static void send_flags(struct imap_session *s, const struct store_msg_list *l, b
 					   "\\Seen \\Draft \\*)] Flags permitted\r\n");
 }
 
-static void send_qresync(struct imap_session *s, struct qresync_params *q)
+static void send_qresync(struct imap_session *s, struct qresync_params *q,
+			 const struct store_changes *ch)
 {
 	struct imap_view *v = &s->view;
 	struct store_msg_list *l = v->msgs;
@@ -120,8 +121,7 @@ static void send_qresync(struct imap_session *s, struct qresync_params *q)
 	if (q->have_known)
 		imap_seqset_resolve(&q->known_uids, imap_view_max_uid(s));
 
-	struct store_changes *ch = NULL;
-	if (store_changes_since(s->user, v->mailbox_id, q->modseq, &ch) == 1) {
+	if (ch != NULL) {
 		struct imap_seqset gone = IMAP_SEQSET_INIT;
 		for (size_t i = 0; i < ch->expunged.count; i++) {
 			uint32_t uid = ch->expunged.uids[i];
@@ -142,7 +142,6 @@ static void send_qresync(struct imap_session *s, struct qresync_params *q)
 			buf_free(&b);
 		}
 		imap_seqset_clear(&gone);
-		store_changes_free(&ch);
 	}
 	/* Changed since: from the view itself, so the numbers agree with
 	 * the EXISTS just sent. */
@@ -158,6 +157,25 @@ static void send_qresync(struct imap_session *s, struct qresync_params *q)
 		buf_free(&b);
 	}
 }
+
+struct select_job {
+	struct imap_cmd *cmd;
+	const char *name;
+	char *name_buf;
+	bool examine, condstore;
+	struct qresync_params q;
+	/* filled by select_work */
+	int result; /* 1 ok, 0 no such mailbox, 2 \Noselect, -1 error */
+	struct store_mailbox_info info;
+	struct store_watch *watch;
+	struct store_msg_list *msgs;
+	struct store_changes *changes;
+	struct imap_store_err err;
+};
+
+static void select_work(void *arg);
+static void select_done(void *arg);
+static int select_finish(struct select_job *job);
 
 int cmd_select(struct imap_cmd *cmd)
 {
@@ -216,42 +234,116 @@ int cmd_select(struct imap_cmd *cmd)
 		imap_session_write_cstr(s, "* OK [CLOSED] Previous mailbox is now closed\r\n");
 	}
 
+	struct select_job *job = pool_alloc(cmd->pool, sizeof(*job));
 	char *name_buf = pool_alloc(cmd->pool, STORE_MAILBOX_NAME_MAX + 1);
-	struct store_mailbox_info info;
-	int r = name_buf == NULL ? -1 : store_mailbox_lookup(s->user, name, &info, name_buf);
-	if (r <= 0) {
-		if (r == 0)
-			imap_cmd_no(cmd, "[NONEXISTENT] No such mailbox");
-		else
-			imap_cmd_no_store_error(cmd);
+	if (job == NULL || name_buf == NULL) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
 		imap_seqset_clear(&q.known_uids);
 		return 1;
 	}
-	if (info.attrs & STORE_MBOX_NOSELECT) {
-		imap_cmd_no(cmd, "[CANNOT] This name is only a parent folder and holds no messages");
-		imap_seqset_clear(&q.known_uids);
+	job->cmd = cmd;
+	job->name = name;
+	job->name_buf = name_buf;
+	job->examine = examine;
+	job->condstore = condstore;
+	job->q = q;
+	/* Loading a big mailbox is disk work: the thread pool does it. */
+	if (conn_run_async(s->conn, select_work, select_done, job) < 0) {
+		imap_cmd_no(cmd, "[UNAVAILABLE] Server busy; try again");
+		imap_seqset_clear(&job->q.known_uids);
 		return 1;
 	}
+	return 0;
+}
 
-	struct imap_view *v = &s->view;
-	v->mailbox_id = info.id;
-	v->name = strdup(info.name);
-	v->readonly = examine;
+/* On the thread pool: look the mailbox up, watch it, load it. */
+static void select_work(void *arg)
+{
+	struct select_job *job = arg;
+	struct imap_session *s = job->cmd->session;
+	int r = store_mailbox_lookup(s->user, job->name, &job->info, job->name_buf);
+	if (r < 0) {
+		imap_store_err_save(&job->err);
+		job->result = -1;
+		return;
+	}
+	if (r == 0) {
+		job->result = 0;
+		return;
+	}
+	if (job->info.attrs & STORE_MBOX_NOSELECT) {
+		job->result = 2;
+		return;
+	}
 	/* Watch before loading: a change in between is then seen by the
 	 * first sync instead of being lost. */
-	if (v->name == NULL || imap_view_watch(s) < 0 ||
-	    store_msg_list_load(s->user, info.id, &v->msgs) < 0) {
-		imap_cmd_no_store_error(cmd);
-		imap_view_close(s);
-		imap_seqset_clear(&q.known_uids);
+	if (imap_view_watch(s, job->info.id, &job->watch) < 0 ||
+	    store_msg_list_load(s->user, job->info.id, &job->msgs) < 0) {
+		imap_store_err_save(&job->err);
+		store_watch_remove(&job->watch);
+		job->result = -1;
+		return;
+	}
+	if (job->q.present && job->q.uidvalidity == job->msgs->uidvalidity &&
+	    store_changes_since(s->user, job->info.id, job->q.modseq, &job->changes) < 0)
+		job->changes = NULL; /* resync then only sends the FETCHes */
+	job->result = 1;
+}
+
+static void select_done(void *arg)
+{
+	struct select_job *job = arg;
+	struct imap_cmd *cmd = job->cmd;
+	select_finish(job);
+	/* whatever select_finish did not take over */
+	imap_seqset_clear(&job->q.known_uids);
+	store_changes_free(&job->changes);
+	store_msg_list_free(&job->msgs);
+	store_watch_remove(&job->watch);
+	imap_cmd_complete(cmd);
+}
+
+static int select_finish(struct select_job *job)
+{
+	struct imap_cmd *cmd = job->cmd;
+	struct imap_session *s = cmd->session;
+	bool examine = job->examine;
+
+	if (job->result == 0) {
+		imap_cmd_no(cmd, "[NONEXISTENT] No such mailbox");
 		return 1;
 	}
+	if (job->result == 2) {
+		imap_cmd_no(cmd, "[CANNOT] This name is only a parent folder and holds no messages");
+		return 1;
+	}
+	if (job->result < 0) {
+		imap_cmd_no_saved(cmd, &job->err);
+		return 1;
+	}
+	if (conn_is_closing(s->conn))
+		return 1;
+
+	struct imap_view *v = &s->view;
+	v->mailbox_id = job->info.id;
+	v->name = strdup(job->info.name);
+	if (v->name == NULL) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return 1;
+	}
+	v->readonly = examine;
+	v->watch = job->watch;
+	job->watch = NULL;
+	v->msgs = job->msgs;
+	job->msgs = NULL;
 	s->state = IMAP_STATE_SELECTED;
 	v->uidvalidity = v->msgs->uidvalidity;
 	v->uidnext = v->msgs->uidnext;
 	v->highestmodseq = v->msgs->highestmodseq;
-	if (condstore || q.present)
+	if (job->condstore || job->q.present)
 		imap_session_enable_condstore(s);
+	struct store_mailbox_info info = job->info;
+	struct qresync_params *qp = &job->q;
 
 	struct store_msg_list *l = v->msgs;
 	send_flags(s, l, examine);
@@ -282,9 +374,8 @@ int cmd_select(struct imap_cmd *cmd)
 		imap_session_write_buf(s, &b);
 		buf_free(&b);
 	}
-	if (q.present)
-		send_qresync(s, &q);
-	imap_seqset_clear(&q.known_uids);
+	if (qp->present)
+		send_qresync(s, qp, job->changes);
 	imap_cmd_ok(cmd, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE", cmd->name);
 	return 1;
 }

@@ -37,8 +37,19 @@ void imap_idle_line(struct imap_session *s, struct str line);
 void imap_idle_stop(struct imap_session *s);
 /* Changes arrived while idling: announce them now. */
 void imap_idle_push(struct imap_session *s);
-/* Subscribe the selected view to the change bus (imap-view.c). */
-int imap_view_watch(struct imap_session *s);
+/* Subscribes this session to changes of a mailbox (imap-view.c); callable
+ * from the thread pool. */
+int imap_view_watch(struct imap_session *s, uint64_t mailbox_id, struct store_watch **watch_r);
+
+/* A store error captured on the thread where it happened (store errors
+ * are thread-local), to be answered on the worker thread. */
+struct imap_store_err {
+	enum store_error err;
+	const char *code; /* static */
+	char msg[200];
+};
+void imap_store_err_save(struct imap_store_err *e);
+void imap_cmd_no_saved(struct imap_cmd *cmd, const struct imap_store_err *e);
 
 /* APPEND (cmd-append.c): the parser stopped at a message literal. */
 void imap_append_msg_literal(struct imap_session *s);

@@ -6,6 +6,7 @@
  * change bus (another thread): the watch callback only sets view.changed and
  * signals this session's wakeup; the work happens here, on the worker
  * thread, after a command or during IDLE. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -331,9 +332,25 @@ static void watch_cb(void *ctx, uint64_t mailbox_id, uint64_t highestmodseq)
 	conn_wakeup_signal(s->wakeup);
 }
 
-int imap_view_watch(struct imap_session *s)
+int imap_view_watch(struct imap_session *s, uint64_t mailbox_id, struct store_watch **watch_r)
 {
-	return store_watch_add(s->user, s->view.mailbox_id, watch_cb, s, &s->view.watch);
+	return store_watch_add(s->user, mailbox_id, watch_cb, s, watch_r);
+}
+
+void imap_store_err_save(struct imap_store_err *e)
+{
+	const char *msg;
+	e->err = store_error(&msg);
+	e->code = store_error_imap_code(e->err);
+	snprintf(e->msg, sizeof(e->msg), "%s", msg != NULL && msg[0] != '\0' ? msg : "Internal error");
+}
+
+void imap_cmd_no_saved(struct imap_cmd *cmd, const struct imap_store_err *e)
+{
+	if (e->code != NULL && e->code[0] != '\0')
+		imap_cmd_no(cmd, "[%s] %s", e->code, e->msg);
+	else
+		imap_cmd_no(cmd, "%s", e->msg);
 }
 
 void imap_view_close(struct imap_session *s)
