@@ -10,6 +10,7 @@
  * the next sync does not announce our own change again. */
 #include "imap/imap-commands.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "imap/imap-seqset.h"
@@ -75,6 +76,107 @@ static void write_fetch(struct imap_session *s, bool uid, uint32_t msn, bool wit
 	buf_free(&b);
 }
 
+/* One STORE between its checks and its answer. */
+struct store_job {
+	struct imap_cmd *cmd;
+	struct store_user *user;
+	uint64_t mailbox_id;
+	struct imap_seqset msns, uids;
+	struct store_uidset set;
+	enum store_flags_op op;
+	uint8_t flags;
+	const char *keywords;
+	bool silent, has_unchangedsince, all_fail;
+	uint64_t unchangedsince;
+	struct store_flags_result res;
+	int ret;
+	char err[256];
+	const char *code;
+};
+
+/* Pool thread: the one store call. Its error is thread-local, so it is
+ * copied here. */
+static void store_work(void *arg)
+{
+	struct store_job *job = arg;
+	job->ret = store_flags_change(job->user, job->mailbox_id, &job->set, job->op, job->flags,
+				      job->keywords,
+				      job->has_unchangedsince ? job->unchangedsince : 0, &job->res);
+	if (job->ret < 0) {
+		const char *msg;
+		job->code = store_error_imap_code(store_error(&msg));
+		snprintf(job->err, sizeof(job->err), "%s", msg && *msg ? msg : "Internal error");
+	}
+}
+
+/* Worker thread: update the view, answer. */
+static void store_reply(struct store_job *job)
+{
+	struct imap_cmd *cmd = job->cmd;
+	struct imap_session *s = cmd->session;
+	if (job->ret < 0) {
+		imap_cmd_no(cmd, "[%s] %s", job->code, job->err);
+		return;
+	}
+	struct imap_seqset failed = IMAP_SEQSET_INIT, changed = IMAP_SEQSET_INIT;
+	if (job->all_fail) {
+		imap_seqset_copy(&failed, cmd->uid ? &job->uids : &job->msns);
+	} else {
+		for (size_t i = 0; i < job->res.failed.count; i++) {
+			uint32_t uid = job->res.failed.uids[i];
+			imap_seqset_add(&failed, cmd->uid ? uid : imap_view_msn(s, uid));
+		}
+	}
+	for (uint32_t i = 0; i < job->res.changed.count; i++) {
+		imap_view_update_msg(s, &job->res.changed, &job->res.changed.msgs[i]);
+		imap_seqset_add(&changed, job->res.changed.msgs[i].uid);
+	}
+	bool condstore = imap_session_condstore(s);
+	struct imap_seqset_iter it = IMAP_SEQSET_ITER_INIT;
+	uint32_t msn;
+	while (imap_seqset_iter_next(&job->msns, &it, &msn)) {
+		const struct store_msg *m = imap_view_msg(s, msn);
+		if (m == NULL || imap_seqset_contains(&failed, cmd->uid ? m->uid : msn))
+			continue;
+		if (!job->silent)
+			write_fetch(s, cmd->uid, msn, true, condstore);
+		else if (job->has_unchangedsince ||
+			 (condstore && imap_seqset_contains(&changed, m->uid)))
+			/* RFC 7162 3.1.3: the new MODSEQ even with .SILENT. */
+			write_fetch(s, cmd->uid, msn, false, true);
+	}
+	if (!imap_seqset_is_empty(&failed)) {
+		struct buf b = BUF_INIT(0);
+		imap_seqset_format(&failed, &b);
+		imap_cmd_ok(cmd, "[MODIFIED %s] Conditional STORE failed", buf_cstr(&b));
+		buf_free(&b);
+	} else {
+		imap_cmd_ok(cmd, "%s completed", cmd->name);
+	}
+	imap_seqset_clear(&failed);
+	imap_seqset_clear(&changed);
+}
+
+static void store_done(void *arg)
+{
+	struct store_job *job = arg;
+	if (!conn_is_closing(job->cmd->session->conn))
+		store_reply(job);
+	imap_cmd_complete(job->cmd);
+}
+
+/* Called by the session once the command ends, finished or abandoned. */
+static void store_cleanup(struct imap_cmd *cmd)
+{
+	struct store_job *job = cmd->ctx;
+	if (job == NULL)
+		return;
+	store_flags_result_free(&job->res);
+	imap_seqset_clear(&job->msns);
+	imap_seqset_clear(&job->uids);
+	cmd->ctx = NULL;
+}
+
 int cmd_store(struct imap_cmd *cmd)
 {
 	struct imap_session *s = cmd->session;
@@ -132,6 +234,7 @@ int cmd_store(struct imap_cmd *cmd)
 		return 1;
 	}
 	uint8_t flags = 0;
+	bool keywords_given = false;
 	struct buf keywords = BUF_INIT(STORE_KEYWORDS_PER_MSG_MAX * (STORE_KEYWORD_MAX + 1));
 	for (size_t i = 0; flag_args[i].type != IMAP_ARG_EOL; i++) {
 		struct str name;
@@ -140,6 +243,8 @@ int cmd_store(struct imap_cmd *cmd)
 			imap_cmd_bad(cmd, "Flags must be atoms");
 			return 1;
 		}
+		if (name.len > 0 && name.p[0] != '\\')
+			keywords_given = true;
 		if (add_flag(name, &flags, &keywords, &err) < 0) {
 			buf_free(&keywords);
 			imap_cmd_bad(cmd, "%s", err);
@@ -161,66 +266,46 @@ int cmd_store(struct imap_cmd *cmd)
 	if (has_unchangedsince)
 		imap_session_enable_condstore(s);
 
-	/* Checks done: act. */
-	struct store_uidset set;
-	struct store_flags_result res;
-	memset(&res, 0, sizeof(res));
-	int ret = imap_seqset_msns_to_store(s, &msns, cmd->pool, &uids, &set);
+	/* Checks done: act, on the thread pool (the commit is fsync'd). */
+	struct store_job *job = pool_alloc(cmd->pool, sizeof(*job));
+	if (job == NULL) {
+		buf_free(&keywords);
+		imap_seqset_clear(&msns);
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return 1;
+	}
+	job->cmd = cmd;
+	job->user = s->user;
+	job->mailbox_id = s->view.mailbox_id;
+	job->msns = msns;
+	job->uids = uids;
+	cmd->ctx = job;
+	cmd->cleanup = store_cleanup;
+	job->op = op;
+	job->flags = flags;
+	job->keywords = keywords.len > 0 ? pool_strdup(cmd->pool, buf_cstr(&keywords)) : NULL;
+	buf_free(&keywords);
+	job->silent = silent;
+	job->has_unchangedsince = has_unchangedsince;
+	job->unchangedsince = unchangedsince;
 	/* UNCHANGEDSINCE 0 fails for every message (RFC 7162 3.1.3, example
 	 * 8: a system flag always exists); the store reads 0 as "no test",
 	 * so it is not called at all then. */
-	bool all_fail = has_unchangedsince && unchangedsince == 0;
-	if (ret > 0 && set.count > 0 && !all_fail)
-		ret = store_flags_change(s->user, s->view.mailbox_id, &set, op, flags,
-					 keywords.len > 0 ? buf_cstr(&keywords) : NULL,
-					 has_unchangedsince ? unchangedsince : 0, &res);
-	buf_free(&keywords);
-	if (ret < 0) {
-		imap_cmd_no_store_error(cmd);
-		goto out;
+	job->all_fail = has_unchangedsince && unchangedsince == 0;
+	job->ret = 1;
+	if (imap_seqset_msns_to_store(s, &job->msns, cmd->pool, &job->uids, &job->set) < 0 ||
+	    (keywords_given && job->keywords == NULL)) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+		return 1;
 	}
-	struct imap_seqset failed = IMAP_SEQSET_INIT;
-	if (all_fail) {
-		imap_seqset_copy(&failed, cmd->uid ? &uids : &msns);
-	} else {
-		for (size_t i = 0; i < res.failed.count; i++) {
-			uint32_t uid = res.failed.uids[i];
-			imap_seqset_add(&failed, cmd->uid ? uid : imap_view_msn(s, uid));
-		}
+	if (job->set.count == 0 || job->all_fail) {
+		store_reply(job);
+		return 1;
 	}
-	for (uint32_t i = 0; i < res.changed.count; i++)
-		imap_view_update_msg(s, &res.changed, &res.changed.msgs[i]);
-
-	bool condstore = imap_session_condstore(s);
-	struct imap_seqset changed = IMAP_SEQSET_INIT;
-	for (uint32_t i = 0; i < res.changed.count; i++)
-		imap_seqset_add(&changed, res.changed.msgs[i].uid);
-	struct imap_seqset_iter it = IMAP_SEQSET_ITER_INIT;
-	uint32_t msn;
-	while (imap_seqset_iter_next(&msns, &it, &msn)) {
-		const struct store_msg *m = imap_view_msg(s, msn);
-		if (m == NULL || imap_seqset_contains(&failed, cmd->uid ? m->uid : msn))
-			continue;
-		if (!silent)
-			write_fetch(s, cmd->uid, msn, true, condstore);
-		else if (has_unchangedsince ||
-			 (condstore && imap_seqset_contains(&changed, m->uid)))
-			/* RFC 7162 3.1.3: the new MODSEQ even with .SILENT. */
-			write_fetch(s, cmd->uid, msn, false, true);
+	if (conn_run_async(s->conn, store_work, store_done, job) < 0) {
+		store_work(job);
+		store_reply(job);
+		return 1;
 	}
-	if (!imap_seqset_is_empty(&failed)) {
-		struct buf b = BUF_INIT(0);
-		imap_seqset_format(&failed, &b);
-		imap_cmd_ok(cmd, "[MODIFIED %s] Conditional STORE failed", buf_cstr(&b));
-		buf_free(&b);
-	} else {
-		imap_cmd_ok(cmd, "%s completed", cmd->name);
-	}
-	imap_seqset_clear(&failed);
-	imap_seqset_clear(&changed);
-out:
-	store_flags_result_free(&res);
-	imap_seqset_clear(&msns);
-	imap_seqset_clear(&uids);
-	return 1;
+	return 0;
 }
