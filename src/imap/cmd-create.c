@@ -42,9 +42,19 @@ int imap_mailbox_arg(struct imap_cmd *cmd, const struct imap_arg *arg, bool stri
 	return 1;
 }
 
+struct create_req {
+	const char *name;
+	uint32_t use;
+};
+
+static int create_call(struct store_user *u, void *ctx)
+{
+	struct create_req *req = ctx;
+	return store_mailbox_create(u, req->name, req->use, NULL);
+}
+
 int cmd_create(struct imap_cmd *cmd)
 {
-	struct imap_session *s = cmd->session;
 	const char *name;
 	uint32_t use = 0;
 
@@ -79,10 +89,12 @@ int cmd_create(struct imap_cmd *cmd)
 			use |= special_uses[k].bit;
 		}
 	}
-	if (store_mailbox_create(s->user, name, use, NULL) < 0) {
-		imap_cmd_no_store_error(cmd);
+	struct create_req *req = pool_alloc(cmd->pool, sizeof(*req));
+	if (req == NULL) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
 		return 1;
 	}
-	imap_cmd_ok(cmd, "CREATE completed");
-	return 1;
+	req->name = name;
+	req->use = use;
+	return imap_cmd_store_async(cmd, create_call, req, NULL);
 }

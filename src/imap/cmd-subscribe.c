@@ -5,9 +5,18 @@
 #include "imap/imap-commands.h"
 #include "imap/imap-internal.h"
 
+static int subscribe_call(struct store_user *u, void *ctx)
+{
+	return store_mailbox_subscribe(u, ctx, true);
+}
+
+static int unsubscribe_call(struct store_user *u, void *ctx)
+{
+	return store_mailbox_subscribe(u, ctx, false);
+}
+
 int cmd_subscribe(struct imap_cmd *cmd)
 {
-	struct imap_session *s = cmd->session;
 	const char *name;
 	if (imap_mailbox_arg(cmd, &cmd->args[0], true, &name) < 0)
 		return 1;
@@ -15,11 +24,7 @@ int cmd_subscribe(struct imap_cmd *cmd)
 		imap_cmd_bad(cmd, "%s takes one mailbox name", cmd->name);
 		return 1;
 	}
-	bool subscribe = strcmp(cmd->name, "SUBSCRIBE") == 0;
-	if (store_mailbox_subscribe(s->user, name, subscribe) < 0) {
-		imap_cmd_no_store_error(cmd);
-		return 1;
-	}
-	imap_cmd_ok(cmd, "%s completed", cmd->name);
-	return 1;
+	return imap_cmd_store_async(cmd, strcmp(cmd->name, "SUBSCRIBE") == 0 ? subscribe_call
+										: unsubscribe_call,
+				    (void *)name, NULL);
 }

@@ -51,6 +51,14 @@ struct imap_store_err {
 void imap_store_err_save(struct imap_store_err *e);
 void imap_cmd_no_saved(struct imap_cmd *cmd, const struct imap_store_err *e);
 
+/* Runs call(user, ctx) on the thread pool (imap-store-job.c); then, on the
+ * worker: NO with the store error if it returned -1, else after(cmd, ctx)
+ * (may be NULL) and OK. Returns what a handler returns: 0 (the command
+ * continues), or 1 if the job could not start (NO recorded). */
+typedef int imap_store_call(struct store_user *u, void *ctx);
+int imap_cmd_store_async(struct imap_cmd *cmd, imap_store_call *call, void *ctx,
+			 void (*after)(struct imap_cmd *cmd, void *ctx));
+
 /* APPEND (cmd-append.c): the parser stopped at a message literal. */
 void imap_append_msg_literal(struct imap_session *s);
 /* Bytes of the streamed literal; `last` when they complete it. */
