@@ -621,6 +621,11 @@ static int import_maildir_file(struct target *t, const char *path, const struct 
 	}
 	struct maildir_name mn;
 	maildir_name_parse(str_c(e->name), &mn);
+	/* Dovecot's ",S=" is the file size: a mismatch means the file was
+	 * cut short or changed; import what is there, but say so. */
+	if (mn.size != 0 && (uint64_t)st.st_size != mn.size)
+		fprintf(stderr, "roost: import: %s: %lld bytes, but its name says S=%llu\n", path,
+			(long long)st.st_size, (unsigned long long)mn.size);
 	uint8_t flags = e->is_new ? 0 : mn.flags;
 	char keywords[MAILDIR_KEYWORDS_MAX * (STORE_KEYWORD_MAX + 1) + 16] = "";
 	if (!e->is_new) {
