@@ -898,12 +898,11 @@ static int import_mbox_file(struct store_user *u, const char *path, const char *
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return cli_error(EX_NOINPUT, "import: %s: %s", path, strerror(errno));
+	/* The mailbox is opened (and created) with the first message, so a
+	 * file that is not an mbox (an index, a .msf) creates nothing. */
 	struct target t;
-	int rc = target_open(u, mailbox, &t);
-	if (rc != 0) {
-		close(fd);
-		return rc;
-	}
+	bool have_target = false;
+	int rc = 0;
 	struct mbox_parser p;
 	mbox_parser_init(&p);
 	struct mbox_msg mm;
@@ -912,7 +911,6 @@ static int import_mbox_file(struct store_user *u, const char *path, const char *
 	char *buf = malloc(IMPORT_READ_SIZE);
 	if (buf == NULL) {
 		close(fd);
-		target_close(&t);
 		return cli_error(EX_TEMPFAIL, "import: out of memory");
 	}
 	bool eof = false;
@@ -943,6 +941,12 @@ static int import_mbox_file(struct store_user *u, const char *path, const char *
 			if (ret == 0)
 				break;
 			if (item.type == MBOX_ITEM_BEGIN) {
+				if (!have_target) {
+					rc = target_open(u, mailbox, &t);
+					if (rc != 0)
+						break;
+					have_target = true;
+				}
 				memset(&mm, 0, sizeof(mm));
 				mm.header = BUF_INIT(IMPORT_HEADER_MAX);
 				mm.in_header = true;
@@ -981,7 +985,10 @@ static int import_mbox_file(struct store_user *u, const char *path, const char *
 	if (p.junk_bytes > 0)
 		fprintf(stderr, "roost: import: %s: %llu bytes before the first \"From \" line ignored\n",
 			path, (unsigned long long)p.junk_bytes);
-	target_close(&t);
+	if (have_target)
+		target_close(&t);
+	else if (rc == 0)
+		printf("%s: no messages (not an mbox file?), nothing imported\n", path);
 	return rc;
 }
 
@@ -1035,10 +1042,24 @@ static int import_mbox_dir(struct store_user *u, const char *dir, const char *re
 		if (!S_ISREG(st.st_mode))
 			continue;
 		size_t len = strlen(sub);
+		/* Thunderbird's summary files are not mail. */
+		if (len > 4 && strcmp(sub + len - 4, ".msf") == 0)
+			continue;
 		if (len > 5 && strcmp(sub + len - 5, ".mbox") == 0)
 			sub[len - 5] = '\0';
+		/* Thunderbird keeps the subfolders of "A" in "A.sbd/". */
+		char name[STORE_MAILBOX_NAME_MAX + 1];
+		size_t nlen = 0;
+		for (const char *c = sub; *c && nlen + 1 < sizeof(name);) {
+			if (strncmp(c, ".sbd/", 5) == 0) {
+				c += 4;
+				continue;
+			}
+			name[nlen++] = *c++;
+		}
+		name[nlen] = '\0';
 		char mailbox[STORE_MAILBOX_NAME_MAX + 1];
-		if (join_mailbox(folder, sub, mailbox, sizeof(mailbox)) < 0)
+		if (join_mailbox(folder, name, mailbox, sizeof(mailbox)) < 0)
 			continue;
 		rc = import_mbox_file(u, full_path, mailbox);
 	}

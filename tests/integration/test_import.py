@@ -225,3 +225,20 @@ def test_import_usage_errors(d, srcdir):
     write(os.path.join(srcdir, "x.mbox"), MBOX)
     assert d.cli("import", "mbox", os.path.join(srcdir, "x.mbox"), "nobody@example.test",
                  check=False).returncode == 67
+
+
+def test_import_thunderbird_profile_directory(d, srcdir):
+    top = os.path.join(srcdir, "Mail", "Local Folders")
+    write(os.path.join(top, "Inbox"), MBOX)
+    write(os.path.join(top, "Inbox.msf"), b"// <!-- <mdb:mork:z v=\"1.4\"/> -->\n")
+    write(os.path.join(top, "Inbox.sbd", "Projects"), MBOX)
+    write(os.path.join(top, "notes.txt"), b"not an mbox\n")
+    p = d.cli("import", "mbox", top, USER, "Imported")
+    assert b"no messages" in p.stdout
+    i = Imap(d, USER)
+    names = i.names()
+    assert "Imported/Inbox" in names and "Imported/Inbox/Projects" in names
+    assert not any("msf" in n or "notes" in n or "sbd" in n for n in names), names
+    i.select('"Imported/Inbox/Projects"')
+    assert len(i.messages()) == 2
+    i.close()
