@@ -42,6 +42,7 @@
 #include "net/tls.h"
 #include "pop3/pop3.h"
 #include "store/store.h"
+#include "web/web.h"
 
 #define ROOSTD_DEFAULT_CONFIG "/etc/roost/roost.conf"
 
@@ -68,7 +69,7 @@ static struct proto_entry proto_for(enum listener_proto proto)
 					     "421 4.3.2 Too many connections, try again later\r\n" };
 	case LISTENER_HTTP:
 	case LISTENER_HTTPS:
-		break;
+		return (struct proto_entry){ &web_proto_ops, WEB_BUSY_RESPONSE };
 	}
 	return (struct proto_entry){ NULL, NULL };
 }

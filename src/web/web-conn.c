@@ -1,0 +1,1216 @@
+/* web-conn.c - the HTTP/1.1 connection (proto_ops) and the request router.
+ *
+ * One request at a time per connection. Input is read into the parser;
+ * a complete request is routed: static answers (the style sheet, the
+ * sign-in form, errors) are written at once, everything that reads or
+ * changes an account runs as a job on the thread pool (the auth and store
+ * functions block), with input suspended until its answer is written.
+ * Bytes read past the end of a request (a pipelined next request) wait in
+ * s->pending, at most one read's worth.
+ *
+ * Timeouts: the network layer's idle timeout covers a silent client; a
+ * request must also be complete within WEB_REQUEST_TIMEOUT seconds of its
+ * first byte, so a client trickling a byte at a time is answered 408. */
+#include "web.h"
+
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/auth.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "store/store.h"
+#include "web/http-parser.h"
+#include "web/web-autoconfig.h"
+#include "web/web-page.h"
+#include "web/web-sessions.h"
+#include "web/web-util.h"
+
+#define WEB_READ_CHUNK      4096
+#define WEB_REQUEST_TIMEOUT 30           /* seconds from a request's first byte to its end */
+#define WEB_MAX_REQUESTS    1000         /* per connection, then Connection: close */
+#define WEB_BODY_LIMIT      (512 * 1024) /* a rendered page or document */
+#define WEB_HEADERS_MAX     1024
+
+#define COOKIE_SESSION "roost_session"
+#define COOKIE_LANG    "roost_lang"
+
+struct web_response {
+	unsigned status;
+	const char *content_type;
+	struct buf body;
+	char headers[WEB_HEADERS_MAX]; /* extra header lines, each ending CRLF */
+	size_t headers_len;
+	unsigned delay_ms; /* abuse-protection delay before sending */
+};
+
+struct web_session {
+	struct conn *c;
+	struct http_parser parser;
+	char pending[WEB_READ_CHUNK];
+	size_t pending_off, pending_len;
+	time_t request_started; /* 0: no byte of the next request yet */
+	bool busy;              /* a job or a delayed answer is outstanding */
+	unsigned requests;
+	struct event *delay_timer;
+	struct web_response *delayed;
+};
+
+enum job_kind {
+	JOB_PAGE,
+	JOB_LOGIN,
+	JOB_SET,
+	JOB_APP_ADD,
+	JOB_APP_REVOKE,
+	JOB_AUTOCONFIG,
+	JOB_AUTODISCOVER,
+	JOB_MOBILECONFIG,
+};
+
+#define SET_PAIRS_MAX 6
+
+struct web_job {
+	struct web_session *s;
+	enum job_kind kind;
+	struct web_page_ctx pc;
+	char title[128];
+	bool tls, loopback;
+	char remote_ip[AUTH_IP_MAX];
+	const struct config *config;
+
+	/* Signed-in requests. */
+	int64_t account_id;
+	char csrf[WEB_SESSION_ID_LEN + 1];
+	const char *notice;
+
+	/* Inputs. */
+	char address[AUTH_ADDRESS_MAX];
+	char password[AUTH_PASSWORD_MAX + 1];
+	char set_values[SET_PAIRS_MAX][48];
+	unsigned n_pairs;
+	char label[AUTH_LABEL_MAX + 1];
+	int64_t app_id;
+	char xml_address[AUTH_ADDRESS_MAX];
+	bool xml_bad;
+
+	/* Outputs. */
+	bool session_gone; /* the account no longer exists: end the session */
+	struct web_response resp;
+};
+
+static const char security_headers[] =
+    "X-Content-Type-Options: nosniff\r\n"
+    "X-Frame-Options: DENY\r\n"
+    "Referrer-Policy: no-referrer\r\n"
+    "Content-Security-Policy: default-src 'self'; form-action 'self'; frame-ancestors "
+    "'none'; base-uri 'none'\r\n";
+
+/* ------------------------------------------------------------------ */
+/* Responses */
+
+static void resp_init(struct web_response *r)
+{
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->body, WEB_BODY_LIMIT);
+	r->status = 200;
+	r->content_type = "text/html; charset=utf-8";
+}
+
+static void resp_header(struct web_response *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void resp_header(struct web_response *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n =
+	    vsnprintf(r->headers + r->headers_len, sizeof(r->headers) - r->headers_len, fmt, ap);
+	va_end(ap);
+	/* A header that does not fit is dropped whole, never cut. */
+	if (n > 0 && (size_t)n < sizeof(r->headers) - r->headers_len)
+		r->headers_len += (size_t)n;
+	else
+		r->headers[r->headers_len] = '\0';
+}
+
+static void finish_request(struct web_session *s, bool keep_alive);
+static void process_input(struct web_session *s);
+
+/* Writes the whole answer to the current request, then ends it. */
+static void send_response(struct web_session *s, struct web_response *r, bool keep_alive)
+{
+	const struct http_request *req = http_parser_request(&s->parser);
+	bool head = s->parser.state == HTTP_PS_DONE && str_eq(req->method, STR_LIT("HEAD"));
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	/* RFC 9110 5.6.7: IMF-fixdate. */
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (++s->requests >= WEB_MAX_REQUESTS || conn_is_closing(s->c))
+		keep_alive = false;
+	conn_printf(s->c,
+	            "HTTP/1.1 %u %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	            "Cache-Control: no-store\r\n%s%s%s",
+	            r->status, http_status_text(r->status), date, r->content_type, r->body.len,
+	            security_headers,
+	            conn_is_tls(s->c) ? "Strict-Transport-Security: max-age=31536000\r\n" : "",
+	            keep_alive ? "" : "Connection: close\r\n");
+	conn_write(s->c, r->headers, r->headers_len);
+	conn_write_cstr(s->c, "\r\n");
+	if (!head)
+		conn_write(s->c, r->body.data ? r->body.data : "", r->body.len);
+	finish_request(s, keep_alive);
+}
+
+static void finish_request(struct web_session *s, bool keep_alive)
+{
+	http_parser_reset(&s->parser);
+	s->request_started = 0;
+	if (!keep_alive)
+		conn_close(s->c, "http: done");
+}
+
+static struct web_page_ctx page_ctx(enum web_lang lang)
+{
+	const struct config *c = roost_config;
+	return (struct web_page_ctx){lang, c && c->web_title ? c->web_title : "Roost Mail"};
+}
+
+/* A short answer written at once: an error page in the page's language,
+ * or plain text when there is no language (parse errors). */
+static void respond_simple(struct web_session *s, unsigned status, const char *text,
+                           bool keep_alive, const char *extra_header)
+{
+	struct web_response r;
+	resp_init(&r);
+	r.status = status;
+	r.content_type = "text/plain; charset=utf-8";
+	if (buf_append_cstr(&r.body, text) < 0 || buf_append_cstr(&r.body, "\n") < 0)
+		buf_reset(&r.body);
+	if (extra_header)
+		resp_header(&r, "%s\r\n", extra_header);
+	send_response(s, &r, keep_alive);
+	buf_free(&r.body);
+}
+
+static void respond_page_message(struct web_session *s, enum web_lang lang, unsigned status,
+                                 const char *heading, const char *text)
+{
+	struct web_response r;
+	resp_init(&r);
+	r.status = status;
+	struct web_page_ctx pc = page_ctx(lang);
+	if (web_page_message(&r.body, &pc, heading, text) < 0) {
+		buf_free(&r.body);
+		respond_simple(s, 500, "internal error", false, NULL);
+		return;
+	}
+	send_response(s, &r, http_parser_request(&s->parser)->keep_alive);
+	buf_free(&r.body);
+}
+
+static void redirect(struct web_response *r, const char *location)
+{
+	r->status = 303;
+	r->content_type = "text/plain; charset=utf-8";
+	resp_header(r, "Location: %s\r\n", location);
+}
+
+/* ------------------------------------------------------------------ */
+/* Jobs on the thread pool */
+
+struct app_list_ctx {
+	struct auth_app_password *apps;
+	unsigned n;
+};
+
+static bool app_list_cb(void *vctx, const struct auth_app_password *p)
+{
+	struct app_list_ctx *ctx = vctx;
+	if (ctx->n >= WEB_APPS_MAX)
+		return false;
+	ctx->apps[ctx->n++] = *p;
+	return true;
+}
+
+/* Renders the settings page for the job's account into job->resp (the
+ * new code and the error are optional). Returns false when the account
+ * is gone. BLOCKING. */
+static bool render_settings(struct web_job *job, const struct auth_account *a, const char *code,
+                            const char *label, const char *error)
+{
+	static __thread struct auth_app_password apps[WEB_APPS_MAX];
+	struct app_list_ctx actx = {apps, 0};
+	char err[256];
+	enum auth_err ec;
+	auth_app_password_list(a->address, app_list_cb, &actx, &ec, err, sizeof(err));
+
+	struct web_settings_view v = {0};
+	struct store_user *u = NULL;
+	struct store_quota q;
+	if (store_user_open(a->user_key, &u) == 1) {
+		if (store_quota_get(u, &q) == 1) {
+			v.have_usage = true;
+			v.bytes_used = q.bytes_used;
+			v.messages_used = q.messages_used;
+		}
+		store_user_unref(&u);
+	}
+	struct web_servers servers;
+	web_servers_from_config(job->config, &servers);
+	v.account = a;
+	v.apps = apps;
+	v.n_apps = actx.n;
+	v.csrf = job->csrf;
+	v.new_code = code;
+	v.new_label = label;
+	v.notice = job->notice;
+	v.error = error;
+	v.servers = &servers;
+	v.default_dele = job->config->pop3_dele;
+	v.default_offer_days = job->config->pop3_offer_days;
+	if (web_page_settings(&job->resp.body, &job->pc, &v) < 0) {
+		buf_reset(&job->resp.body);
+		job->resp.status = 500;
+	}
+	return true;
+}
+
+/* The signed-in account, or false (session_gone or a temporary error
+ * page) when it cannot be read. BLOCKING. */
+static bool load_account(struct web_job *job, struct auth_account *a)
+{
+	char err[256];
+	int r = auth_account_get_by_id(job->account_id, a, err, sizeof(err));
+	if (r == 1 && a->state == AUTH_STATE_ACTIVE)
+		return true;
+	if (r < 0) {
+		job->resp.status = 503;
+		web_page_message(&job->resp.body, &job->pc,
+		                 WEB_T(&job->pc, "Temporary problem", "临时故障"),
+		                 WEB_T(&job->pc,
+		                       "The account database cannot be read right now; "
+		                       "try again in a minute.",
+		                       "暂时无法读取账户数据库，请稍后再试。"));
+		return false;
+	}
+	/* Deleted or disabled since sign-in: sign out. */
+	job->session_gone = true;
+	redirect(&job->resp, "/");
+	return false;
+}
+
+static void work_page(struct web_job *job)
+{
+	struct auth_account a;
+	if (load_account(job, &a))
+		render_settings(job, &a, NULL, NULL, NULL);
+}
+
+static void work_login(struct web_job *job)
+{
+	struct auth_client client = {
+	    .protocol = AUTH_PROTO_WEB,
+	    .remote_ip = job->remote_ip,
+	    .secured = job->tls,
+	    .loopback = job->loopback,
+	};
+	struct auth_result r;
+	auth_verify_password(job->address, job->password, &client, &r);
+	explicit_bzero(job->password, sizeof(job->password));
+	if (r.status == AUTH_OK) {
+		char id[WEB_SESSION_ID_LEN + 1];
+		if (web_sessions_create(r.account_id, time(NULL), id, job->csrf) < 0) {
+			job->resp.status = 503;
+			web_page_login(&job->resp.body, &job->pc, job->address,
+			               WEB_T(&job->pc, "Temporary server problem; try again.",
+			                     "服务器临时故障，请重试。"),
+			               false);
+			return;
+		}
+		redirect(&job->resp, "/");
+		resp_header(&job->resp,
+		            "Set-Cookie: " COOKIE_SESSION "=%s; Path=/; HttpOnly; "
+		            "SameSite=Strict%s\r\n",
+		            id, job->tls ? "; Secure" : "");
+		job->account_id = r.account_id;
+		str_copy_cstr(str_c(r.address), job->address, sizeof(job->address));
+		explicit_bzero(id, sizeof(id));
+		return;
+	}
+	const char *msg;
+	char text[256];
+	switch (r.status) {
+	case AUTH_LOCKED_OUT:
+		job->resp.status = 429;
+		snprintf(text, sizeof(text),
+		         WEB_T(&job->pc, "Too many failed sign-ins; try again in %u seconds.",
+		               "登录失败次数过多，请在 %u 秒后再试。"),
+		         r.lockout_seconds ? r.lockout_seconds : 1);
+		msg = text;
+		break;
+	case AUTH_TEMPFAIL:
+		job->resp.status = 503;
+		msg = WEB_T(&job->pc, "Temporary server problem; try again later.",
+		            "服务器临时故障，请稍后再试。");
+		break;
+	case AUTH_ACCOUNT_DISABLED:
+		job->resp.status = 403;
+		msg = WEB_T(&job->pc, "This account is disabled.", "此账户已被停用。");
+		break;
+	default:
+		job->resp.status = 403;
+		msg = WEB_T(&job->pc, "Wrong email address or password.", "邮箱地址或密码错误。");
+		break;
+	}
+	job->resp.delay_ms = r.delay_ms;
+	web_page_login(&job->resp.body, &job->pc, job->address, msg, false);
+}
+
+static void work_set(struct web_job *job)
+{
+	struct auth_account a;
+	if (!load_account(job, &a))
+		return;
+	const char *pairs[SET_PAIRS_MAX];
+	for (unsigned i = 0; i < job->n_pairs; i++)
+		pairs[i] = job->set_values[i];
+	char err[256];
+	enum auth_err ec;
+	if (auth_account_set(a.address, pairs, job->n_pairs, &ec, err, sizeof(err)) < 0) {
+		job->resp.status = ec == AUTH_ERR_TEMP ? 503 : 400;
+		render_settings(job, &a, NULL, NULL, err);
+		return;
+	}
+	redirect(&job->resp, "/?saved=1");
+}
+
+static void work_app_add(struct web_job *job)
+{
+	struct auth_account a;
+	if (!load_account(job, &a))
+		return;
+	char code[AUTH_APP_CODE_LEN + 1], shown[AUTH_APP_CODE_LEN + 8], err[256];
+	struct auth_app_password info;
+	enum auth_err ec;
+	if (auth_app_password_add(a.address, job->label, code, &info, &ec, err, sizeof(err)) < 0) {
+		job->resp.status = ec == AUTH_ERR_TEMP ? 503 : 400;
+		render_settings(job, &a, NULL, NULL, err);
+		return;
+	}
+	auth_app_code_format(code, shown, sizeof(shown));
+	render_settings(job, &a, shown, info.label, NULL);
+	explicit_bzero(code, sizeof(code));
+	explicit_bzero(shown, sizeof(shown));
+}
+
+static void work_app_revoke(struct web_job *job)
+{
+	struct auth_account a;
+	if (!load_account(job, &a))
+		return;
+	char err[256];
+	enum auth_err ec;
+	if (auth_app_password_revoke(a.address, job->app_id, &ec, err, sizeof(err)) < 0) {
+		job->resp.status = ec == AUTH_ERR_TEMP ? 503 : 404;
+		render_settings(job, &a, NULL, NULL, err);
+		return;
+	}
+	redirect(&job->resp, "/?revoked=1");
+}
+
+/* The address's domain is served here: 1, 0 if not (or invalid), -1 on
+ * error. BLOCKING. */
+static int hosted_domain(const char *address, char *norm, size_t cap)
+{
+	char err[128];
+	if (auth_address_normalize(address, norm, cap, err, sizeof(err)) < 0)
+		return 0;
+	return auth_domain_exists(strrchr(norm, '@') + 1);
+}
+
+static void work_autoconfig(struct web_job *job)
+{
+	char norm[AUTH_ADDRESS_MAX];
+	int r = hosted_domain(job->address, norm, sizeof(norm));
+	job->resp.content_type = "text/plain; charset=utf-8";
+	if (r <= 0) {
+		job->resp.status = r < 0 ? 503 : 404;
+		buf_append_cstr(&job->resp.body,
+		                r < 0 ? "temporary failure\n" : "no such mail domain here\n");
+		return;
+	}
+	struct web_servers servers;
+	web_servers_from_config(job->config, &servers);
+	job->resp.content_type = "application/xml; charset=utf-8";
+	if (web_autoconfig_xml(&job->resp.body, &servers, strrchr(norm, '@') + 1, job->title) < 0)
+		job->resp.status = 500;
+}
+
+static void work_autodiscover(struct web_job *job)
+{
+	job->resp.content_type = "application/xml; charset=utf-8";
+	char norm[AUTH_ADDRESS_MAX];
+	int r = job->xml_bad ? 0 : hosted_domain(job->xml_address, norm, sizeof(norm));
+	if (r < 0) {
+		job->resp.status = 503;
+		web_autodiscover_error_xml(&job->resp.body, "603", "Server Busy");
+		return;
+	}
+	if (r == 0) {
+		/* Invalid request or a domain that is not served here. */
+		web_autodiscover_error_xml(&job->resp.body, "600", "Invalid Request");
+		return;
+	}
+	struct web_servers servers;
+	web_servers_from_config(job->config, &servers);
+	if (web_autodiscover_xml(&job->resp.body, &servers, norm) < 0)
+		job->resp.status = 500;
+}
+
+static void work_mobileconfig(struct web_job *job)
+{
+	char norm[AUTH_ADDRESS_MAX], uuid1[40], uuid2[40];
+	int r = hosted_domain(job->address, norm, sizeof(norm));
+	job->resp.content_type = "text/plain; charset=utf-8";
+	if (r <= 0) {
+		job->resp.status = r < 0 ? 503 : 404;
+		buf_append_cstr(&job->resp.body,
+		                r < 0 ? "temporary failure\n" : "no such mail domain here\n");
+		return;
+	}
+	if (web_uuid(uuid1) < 0 || web_uuid(uuid2) < 0) {
+		job->resp.status = 503;
+		return;
+	}
+	struct web_servers servers;
+	web_servers_from_config(job->config, &servers);
+	job->resp.content_type = "application/x-apple-aspen-config";
+	resp_header(&job->resp,
+	            "Content-Disposition: attachment; filename=\"email.mobileconfig\"\r\n");
+	if (web_mobileconfig(&job->resp.body, &servers, norm, job->title, uuid1, uuid2) < 0)
+		job->resp.status = 500;
+}
+
+static void job_work(void *arg)
+{
+	struct web_job *job = arg;
+	switch (job->kind) {
+	case JOB_PAGE:
+		work_page(job);
+		break;
+	case JOB_LOGIN:
+		work_login(job);
+		break;
+	case JOB_SET:
+		work_set(job);
+		break;
+	case JOB_APP_ADD:
+		work_app_add(job);
+		break;
+	case JOB_APP_REVOKE:
+		work_app_revoke(job);
+		break;
+	case JOB_AUTOCONFIG:
+		work_autoconfig(job);
+		break;
+	case JOB_AUTODISCOVER:
+		work_autodiscover(job);
+		break;
+	case JOB_MOBILECONFIG:
+		work_mobileconfig(job);
+		break;
+	}
+}
+
+static void job_free(struct web_job **jobp)
+{
+	struct web_job *job = *jobp;
+	if (job == NULL)
+		return;
+	explicit_bzero(job->password, sizeof(job->password));
+	buf_free(&job->resp.body);
+	free(job);
+	*jobp = NULL;
+}
+
+static void delay_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct web_session *s = arg;
+	struct web_response *r = s->delayed;
+	s->delayed = NULL;
+	s->busy = false;
+	if (r != NULL) {
+		send_response(s, r, http_parser_request(&s->parser)->keep_alive);
+		buf_free(&r->body);
+		free(r);
+	}
+	conn_input_resume(s->c);
+	process_input(s);
+}
+
+static void job_done(void *arg)
+{
+	struct web_job *job = arg;
+	struct web_session *s = job->s;
+	if (job->kind == JOB_LOGIN) {
+		char q[AUTH_ADDRESS_MAX + 8];
+		if (job->resp.status == 303) {
+			log_info("web-login", "%s account=%s", conn_log_prefix(s->c),
+			         log_quote(job->address, q, sizeof(q)));
+		} else {
+			log_info("web-login-failed", "%s status=%u", conn_log_prefix(s->c),
+			         job->resp.status);
+		}
+	}
+	if (job->session_gone)
+		web_sessions_remove_account(job->account_id);
+	if (conn_is_closing(s->c)) {
+		job_free(&job);
+		return;
+	}
+	if (job->resp.delay_ms > 0 && job->resp.status != 303) {
+		/* The abuse-protection delay (docs/accounts.md): keep the answer
+		 * on a timer owned by the session, input still suspended. */
+		struct web_response *r = malloc(sizeof(*r));
+		if (s->delay_timer == NULL)
+			s->delay_timer = evtimer_new(conn_event_base(s->c), delay_timer_cb, s);
+		if (r != NULL && s->delay_timer != NULL) {
+			*r = job->resp;
+			buf_init(&job->resp.body, WEB_BODY_LIMIT); /* moved into r */
+			s->delayed = r;
+			struct timeval tv = {job->resp.delay_ms / 1000,
+			                     (job->resp.delay_ms % 1000) * 1000};
+			evtimer_add(s->delay_timer, &tv);
+			job_free(&job);
+			return;
+		}
+		free(r);
+	}
+	send_response(s, &job->resp, http_parser_request(&s->parser)->keep_alive);
+	job_free(&job);
+	s->busy = false;
+	conn_input_resume(s->c);
+	process_input(s);
+}
+
+static struct web_job *job_new(struct web_session *s, enum job_kind kind, enum web_lang lang)
+{
+	struct web_job *job = calloc(1, sizeof(*job));
+	if (job == NULL)
+		return NULL;
+	job->s = s;
+	job->kind = kind;
+	job->config = roost_config;
+	str_copy_cstr(str_c(job->config->web_title), job->title, sizeof(job->title));
+	job->pc.lang = lang;
+	job->pc.title = job->title;
+	job->tls = conn_is_tls(s->c);
+	job->loopback = conn_is_loopback(s->c);
+	str_copy_cstr(str_c(conn_remote_ip(s->c)), job->remote_ip, sizeof(job->remote_ip));
+	resp_init(&job->resp);
+	return job;
+}
+
+static void job_start(struct web_session *s, struct web_job *job)
+{
+	s->busy = true;
+	conn_input_suspend(s->c);
+	if (conn_run_async(s->c, job_work, job_done, job) < 0) {
+		job_free(&job);
+		s->busy = false;
+		conn_input_resume(s->c);
+		respond_simple(s, 503, "Server busy; try again later", false, "Retry-After: 5");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Routing */
+
+struct route_ctx {
+	const struct http_request *req;
+	enum web_lang lang;
+	bool lang_from_query;
+	bool signed_in;
+	char session_id[WEB_SESSION_ID_LEN + 1];
+	struct web_session_info info;
+};
+
+static bool is_method(const struct http_request *req, const char *m)
+{
+	return str_eq(req->method, str_c(m));
+}
+
+static bool path_is(const struct http_request *req, const char *p)
+{
+	return str_eq(req->path, str_c(p));
+}
+
+/* A POST from another site (a form elsewhere aimed at this one) is
+ * refused before anything else: Origin, when sent, must name this host
+ * (RFC 6454), and Sec-Fetch-Site must not say cross-site. */
+static bool post_origin_ok(struct web_session *s)
+{
+	struct str origin = http_request_field(&s->parser, "Origin");
+	struct str host = http_request_field(&s->parser, "Host");
+	struct str site = http_request_field(&s->parser, "Sec-Fetch-Site");
+	if (site.p && str_eq_cstr_nocase(site, "cross-site"))
+		return false;
+	if (origin.p == NULL)
+		return true;
+	long sep = str_find(origin, STR_LIT("://"));
+	if (sep < 0 || host.p == NULL)
+		return false;
+	struct str authority = str_sub(origin, (size_t)sep + 3, origin.len - (size_t)sep - 3);
+	return str_eq_nocase(authority, host);
+}
+
+static void lang_cookie(struct web_response *r, const struct route_ctx *rc, bool tls)
+{
+	if (rc->lang_from_query)
+		resp_header(r,
+		            "Set-Cookie: " COOKIE_LANG "=%s; Path=/; Max-Age=31536000; HttpOnly; "
+		            "SameSite=Lax%s\r\n",
+		            rc->lang == WEB_LANG_ZH ? "zh" : "en", tls ? "; Secure" : "");
+}
+
+static void respond_login_page(struct web_session *s, const struct route_ctx *rc, const char *error,
+                               unsigned status)
+{
+	struct web_response r;
+	resp_init(&r);
+	r.status = status;
+	struct web_page_ctx pc = page_ctx(rc->lang);
+	bool insecure = !auth_plaintext_allowed(conn_is_tls(s->c), conn_is_loopback(s->c));
+	lang_cookie(&r, rc, conn_is_tls(s->c));
+	if (rc->session_id[0] && !rc->signed_in) /* an expired or unknown cookie */
+		resp_header(&r, "Set-Cookie: " COOKIE_SESSION "=; Path=/; Max-Age=0; HttpOnly; "
+		                "SameSite=Strict\r\n");
+	if (web_page_login(&r.body, &pc, NULL, error, insecure) < 0)
+		buf_reset(&r.body);
+	send_response(s, &r, rc->req->keep_alive);
+	buf_free(&r.body);
+}
+
+/* Reads one form field; a malformed or over-long one answers 400 and
+ * returns -1. */
+static int form_field(struct web_session *s, const struct route_ctx *rc, const char *name,
+                      char *out, size_t cap)
+{
+	int r = web_form_get(rc->req->body, name, out, cap);
+	if (r < 0) {
+		struct web_page_ctx pc = page_ctx(rc->lang);
+		respond_page_message(s, rc->lang, 400, WEB_T(&pc, "Bad request", "请求无效"),
+		                     WEB_T(&pc, "A form field is malformed or too long.",
+		                           "表单字段格式错误或过长。"));
+		return -1;
+	}
+	if (r == 0)
+		out[0] = '\0';
+	return r;
+}
+
+/* Signed in and the form's CSRF token matches: true. Otherwise answers
+ * and returns false. */
+static bool check_signed_in_post(struct web_session *s, const struct route_ctx *rc)
+{
+	if (!rc->signed_in) {
+		struct web_response r;
+		resp_init(&r);
+		redirect(&r, "/");
+		send_response(s, &r, rc->req->keep_alive);
+		buf_free(&r.body);
+		return false;
+	}
+	char token[WEB_SESSION_ID_LEN + 2];
+	int got = web_form_get(rc->req->body, "csrf", token, sizeof(token));
+	if (got != 1 || strlen(token) != WEB_SESSION_ID_LEN ||
+	    !str_eq_consttime(str_make(token, WEB_SESSION_ID_LEN),
+	                      str_make(rc->info.csrf, WEB_SESSION_ID_LEN))) {
+		struct web_page_ctx pc = page_ctx(rc->lang);
+		log_warn("web-csrf", "%s", conn_log_prefix(s->c));
+		respond_page_message(s, rc->lang, 403, WEB_T(&pc, "Form expired", "表单已失效"),
+		                     WEB_T(&pc,
+		                           "This form has expired or did not come from this page. "
+		                           "Go back, reload the page and try again.",
+		                           "表单已过期或并非来自本页面。请返回并刷新页面后重试。"));
+		return false;
+	}
+	return true;
+}
+
+static void route_login(struct web_session *s, const struct route_ctx *rc)
+{
+	struct web_page_ctx pc = page_ctx(rc->lang);
+	if (!auth_plaintext_allowed(conn_is_tls(s->c), conn_is_loopback(s->c))) {
+		respond_login_page(s, rc, NULL, 403);
+		return;
+	}
+	struct web_job *job = job_new(s, JOB_LOGIN, rc->lang);
+	if (job == NULL) {
+		respond_simple(s, 503, "out of memory", false, NULL);
+		return;
+	}
+	if (form_field(s, rc, "address", job->address, sizeof(job->address)) < 0 ||
+	    form_field(s, rc, "password", job->password, sizeof(job->password)) < 0) {
+		job_free(&job);
+		return;
+	}
+	if (job->address[0] == '\0' || job->password[0] == '\0') {
+		job_free(&job);
+		respond_login_page(
+		    s, rc,
+		    WEB_T(&pc, "Enter your email address and password.", "请输入邮箱地址和密码。"),
+		    400);
+		return;
+	}
+	job_start(s, job);
+}
+
+/* POST /settings: validate every field first, then change them all in
+ * one auth_account_set. */
+static void route_settings(struct web_session *s, const struct route_ctx *rc)
+{
+	struct web_page_ctx pc = page_ctx(rc->lang);
+	char v[32], days[16];
+	char pairs[SET_PAIRS_MAX][48];
+	unsigned n = 0;
+	static const struct {
+		const char *name;
+		const char *const values[5];
+	} simple[] = {
+	    {"imap", {"on", "off", NULL}},
+	    {"pop3", {"on", "off", NULL}},
+	    {"require_app_password", {"yes", "no", NULL}},
+	    {"pop3_dele", {"expunge", "keep", "trash", "default", NULL}},
+	};
+	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
+		int r = form_field(s, rc, simple[i].name, v, sizeof(v));
+		if (r < 0)
+			return;
+		if (r == 0)
+			continue;
+		size_t k = 0;
+		while (simple[i].values[k] && strcmp(simple[i].values[k], v) != 0)
+			k++;
+		if (simple[i].values[k] == NULL)
+			goto bad;
+		snprintf(pairs[n++], sizeof(pairs[0]), "%s=%s", simple[i].name, v);
+	}
+	int r = form_field(s, rc, "pop3_offer", v, sizeof(v));
+	if (r < 0)
+		return;
+	if (r > 0) {
+		if (strcmp(v, "default") == 0) {
+			snprintf(pairs[n++], sizeof(pairs[0]), "pop3_offer_days=default");
+		} else if (strcmp(v, "all") == 0) {
+			snprintf(pairs[n++], sizeof(pairs[0]), "pop3_offer_days=0");
+		} else if (strcmp(v, "days") == 0) {
+			uint32_t d;
+			if (form_field(s, rc, "pop3_days", days, sizeof(days)) < 0)
+				return;
+			if (str_to_u32(str_c(days), &d) < 0 || d < 1 || d > 36500)
+				goto bad;
+			snprintf(pairs[n++], sizeof(pairs[0]), "pop3_offer_days=%u", d);
+		} else {
+			goto bad;
+		}
+	}
+	if (n == 0)
+		goto bad;
+	struct web_job *job = job_new(s, JOB_SET, rc->lang);
+	if (job == NULL) {
+		respond_simple(s, 503, "out of memory", false, NULL);
+		return;
+	}
+	job->account_id = rc->info.account_id;
+	memcpy(job->csrf, rc->info.csrf, sizeof(job->csrf));
+	for (unsigned i = 0; i < n; i++)
+		memcpy(job->set_values[i], pairs[i], sizeof(job->set_values[i]));
+	job->n_pairs = n;
+	job_start(s, job);
+	return;
+bad:
+	respond_page_message(s, rc->lang, 400, WEB_T(&pc, "Bad request", "请求无效"),
+	                     WEB_T(&pc, "The form held a value this page does not offer.",
+	                           "表单中含有本页面不提供的值。"));
+}
+
+static void route_app_add(struct web_session *s, const struct route_ctx *rc)
+{
+	struct web_job *job = job_new(s, JOB_APP_ADD, rc->lang);
+	if (job == NULL) {
+		respond_simple(s, 503, "out of memory", false, NULL);
+		return;
+	}
+	job->account_id = rc->info.account_id;
+	memcpy(job->csrf, rc->info.csrf, sizeof(job->csrf));
+	if (form_field(s, rc, "label", job->label, sizeof(job->label)) < 0) {
+		job_free(&job);
+		return;
+	}
+	struct str label = str_trim(str_c(job->label));
+	memmove(job->label, label.p, label.len);
+	job->label[label.len] = '\0';
+	if (job->label[0] == '\0') {
+		/* An empty name is the auth layer's INVALID; a default is
+		 * friendlier than an error for a button pressed in a hurry. */
+		snprintf(job->label, sizeof(job->label), "%s",
+		         rc->lang == WEB_LANG_ZH ? "邮件客户端" : "Mail program");
+	}
+	job_start(s, job);
+}
+
+static void route_app_revoke(struct web_session *s, const struct route_ctx *rc)
+{
+	struct web_page_ctx pc = page_ctx(rc->lang);
+	char id[24];
+	uint64_t n;
+	if (form_field(s, rc, "id", id, sizeof(id)) < 0)
+		return;
+	if (str_to_u64(str_c(id), &n) < 0 || n == 0 || n > INT64_MAX) {
+		respond_page_message(s, rc->lang, 400, WEB_T(&pc, "Bad request", "请求无效"),
+		                     WEB_T(&pc, "No such app password.", "没有这个授权码。"));
+		return;
+	}
+	struct web_job *job = job_new(s, JOB_APP_REVOKE, rc->lang);
+	if (job == NULL) {
+		respond_simple(s, 503, "out of memory", false, NULL);
+		return;
+	}
+	job->account_id = rc->info.account_id;
+	memcpy(job->csrf, rc->info.csrf, sizeof(job->csrf));
+	job->app_id = (int64_t)n;
+	job_start(s, job);
+}
+
+static void route_logout(struct web_session *s, const struct route_ctx *rc)
+{
+	web_sessions_remove(rc->session_id);
+	struct web_response r;
+	resp_init(&r);
+	redirect(&r, "/");
+	resp_header(&r,
+	            "Set-Cookie: " COOKIE_SESSION "=; Path=/; Max-Age=0; HttpOnly; "
+	            "SameSite=Strict%s\r\n",
+	            conn_is_tls(s->c) ? "; Secure" : "");
+	send_response(s, &r, rc->req->keep_alive);
+	buf_free(&r.body);
+}
+
+/* GET of an autoconfig document: ?emailaddress=... names the account. */
+static void route_address_doc(struct web_session *s, const struct route_ctx *rc, enum job_kind kind)
+{
+	struct web_job *job = job_new(s, kind, rc->lang);
+	if (job == NULL) {
+		respond_simple(s, 503, "out of memory", false, NULL);
+		return;
+	}
+	int r = web_form_get(rc->req->query, "emailaddress", job->address, sizeof(job->address));
+	if (r <= 0 || strchr(job->address, '@') == NULL) {
+		job_free(&job);
+		respond_simple(s, 400, "an emailaddress=user@domain parameter is needed",
+		               rc->req->keep_alive, NULL);
+		return;
+	}
+	job_start(s, job);
+}
+
+static void route_autodiscover(struct web_session *s, const struct route_ctx *rc)
+{
+	struct web_job *job = job_new(s, JOB_AUTODISCOVER, rc->lang);
+	if (job == NULL) {
+		respond_simple(s, 503, "out of memory", false, NULL);
+		return;
+	}
+	if (web_xml_element_text(rc->req->body, "EMailAddress", job->xml_address,
+	                         sizeof(job->xml_address)) != 1)
+		job->xml_bad = true;
+	job_start(s, job);
+}
+
+static void respond_css(struct web_session *s, const struct route_ctx *rc)
+{
+	struct web_response r;
+	resp_init(&r);
+	r.content_type = "text/css; charset=utf-8";
+	if (buf_append_cstr(&r.body, web_css) < 0)
+		buf_reset(&r.body);
+	send_response(s, &r, rc->req->keep_alive);
+	buf_free(&r.body);
+}
+
+static void method_not_allowed(struct web_session *s, const struct route_ctx *rc, const char *allow)
+{
+	char h[64];
+	snprintf(h, sizeof(h), "Allow: %s", allow);
+	respond_simple(s, 405, "method not allowed", rc->req->keep_alive, h);
+}
+
+static void route(struct web_session *s)
+{
+	struct route_ctx rc = {.req = http_parser_request(&s->parser)};
+	const struct http_request *req = rc.req;
+	time_t now = time(NULL);
+	char v[WEB_SESSION_ID_LEN + 2];
+
+	if (!is_method(req, "GET") && !is_method(req, "HEAD") && !is_method(req, "POST")) {
+		/* RFC 9110 9.1: an unknown method is 501, a known one not
+		 * allowed here 405. */
+		static const char *const known[] = {"PUT",   "DELETE", "OPTIONS",
+		                                    "PATCH", "TRACE",  "CONNECT"};
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (is_method(req, known[i])) {
+				method_not_allowed(s, &rc, "GET, HEAD, POST");
+				return;
+			}
+		respond_simple(s, 501, "method not implemented", req->keep_alive, NULL);
+		return;
+	}
+
+	/* Language: ?lang= (remembered in a cookie), the cookie, then
+	 * Accept-Language. */
+	struct str cookies = http_request_field(&s->parser, "Cookie");
+	enum web_lang lang;
+	if (web_form_get(req->query, "lang", v, sizeof(v)) == 1 &&
+	    web_lang_parse(str_c(v), &lang) == 1) {
+		rc.lang = lang;
+		rc.lang_from_query = true;
+	} else if (web_cookie_get(cookies, COOKIE_LANG, v, sizeof(v)) == 1 &&
+	           web_lang_parse(str_c(v), &lang) == 1) {
+		rc.lang = lang;
+	} else {
+		rc.lang = web_lang_from_accept(http_request_field(&s->parser, "Accept-Language"));
+	}
+	if (web_cookie_get(cookies, COOKIE_SESSION, v, sizeof(v)) == 1 &&
+	    strlen(v) == WEB_SESSION_ID_LEN) {
+		memcpy(rc.session_id, v, sizeof(rc.session_id));
+		rc.signed_in = web_sessions_lookup(rc.session_id, now, &rc.info) == 1;
+	}
+
+	bool get = is_method(req, "GET") || is_method(req, "HEAD");
+	bool post = is_method(req, "POST");
+	if (post && !post_origin_ok(s)) {
+		log_warn("web-cross-origin", "%s", conn_log_prefix(s->c));
+		respond_simple(s, 403, "cross-site form posts are refused", req->keep_alive, NULL);
+		return;
+	}
+
+	if (path_is(req, "/")) {
+		if (!get) {
+			method_not_allowed(s, &rc, "GET, HEAD");
+			return;
+		}
+		if (!rc.signed_in) {
+			respond_login_page(s, &rc, NULL, 200);
+			return;
+		}
+		struct web_job *job = job_new(s, JOB_PAGE, rc.lang);
+		if (job == NULL) {
+			respond_simple(s, 503, "out of memory", false, NULL);
+			return;
+		}
+		job->account_id = rc.info.account_id;
+		memcpy(job->csrf, rc.info.csrf, sizeof(job->csrf));
+		if (web_form_get(req->query, "saved", v, sizeof(v)) == 1)
+			job->notice = WEB_T(&job->pc, "Your settings were saved.", "设置已保存。");
+		else if (web_form_get(req->query, "revoked", v, sizeof(v)) == 1)
+			job->notice = WEB_T(&job->pc,
+			                    "The app password was revoked; programs using "
+			                    "it can no longer sign in.",
+			                    "授权码已删除，使用它的客户端将无法再登录。");
+		lang_cookie(&job->resp, &rc, job->tls);
+		{
+			job_start(s, job);
+			return;
+		}
+	}
+	if (path_is(req, "/style.css")) {
+		if (get)
+			respond_css(s, &rc);
+		else
+			method_not_allowed(s, &rc, "GET, HEAD");
+		return;
+	}
+	if (path_is(req, "/login")) {
+		if (post)
+			route_login(s, &rc);
+		else
+			method_not_allowed(s, &rc, "POST");
+		return;
+	}
+	if (path_is(req, "/logout")) {
+		if (!post) {
+			method_not_allowed(s, &rc, "POST");
+			return;
+		}
+		if (check_signed_in_post(s, &rc))
+			route_logout(s, &rc);
+		return;
+	}
+	if (path_is(req, "/settings")) {
+		if (!post) {
+			method_not_allowed(s, &rc, "POST");
+			return;
+		}
+		if (check_signed_in_post(s, &rc))
+			route_settings(s, &rc);
+		return;
+	}
+	if (path_is(req, "/app-passwords")) {
+		if (!post) {
+			method_not_allowed(s, &rc, "POST");
+			return;
+		}
+		if (check_signed_in_post(s, &rc))
+			route_app_add(s, &rc);
+		return;
+	}
+	if (path_is(req, "/app-passwords/revoke")) {
+		if (!post) {
+			method_not_allowed(s, &rc, "POST");
+			return;
+		}
+		if (check_signed_in_post(s, &rc))
+			route_app_revoke(s, &rc);
+		return;
+	}
+	if (path_is(req, "/mail/config-v1.1.xml") ||
+	    path_is(req, "/.well-known/autoconfig/mail/config-v1.1.xml")) {
+		if (get)
+			route_address_doc(s, &rc, JOB_AUTOCONFIG);
+		else
+			method_not_allowed(s, &rc, "GET, HEAD");
+		return;
+	}
+	/* Outlook asks for both spellings. */
+	if (str_eq_nocase(req->path, STR_LIT("/autodiscover/autodiscover.xml"))) {
+		if (post)
+			route_autodiscover(s, &rc);
+		else
+			method_not_allowed(s, &rc, "POST");
+		return;
+	}
+	if (path_is(req, "/apple/mobileconfig")) {
+		if (get)
+			route_address_doc(s, &rc, JOB_MOBILECONFIG);
+		else
+			method_not_allowed(s, &rc, "GET, HEAD");
+		return;
+	}
+	struct web_page_ctx pc = page_ctx(rc.lang);
+	respond_page_message(s, rc.lang, 404, WEB_T(&pc, "Not found", "页面不存在"),
+	                     WEB_T(&pc, "There is no such page here.", "没有这个页面。"));
+}
+
+/* ------------------------------------------------------------------ */
+/* Input */
+
+/* Feeds buffered bytes to the parser and handles complete requests until
+ * a job is pending, the input is used up, or the connection closes. */
+static void process_input(struct web_session *s)
+{
+	char chunk[WEB_READ_CHUNK];
+	while (!s->busy && !conn_is_closing(s->c)) {
+		const char *data;
+		size_t len;
+		bool from_pending = s->pending_len > 0;
+		if (from_pending) {
+			data = s->pending + s->pending_off;
+			len = s->pending_len;
+		} else {
+			len = conn_read(s->c, chunk, sizeof(chunk));
+			if (len == 0)
+				return;
+			data = chunk;
+		}
+		time_t now = time(NULL);
+		if (s->request_started == 0)
+			s->request_started = now;
+		size_t used = 0;
+		int r = http_parser_feed(&s->parser, data, len, &used);
+		if (r == 1 && used < len) {
+			/* The start of the next request: keep it (at most one
+			 * chunk, since nothing more is read meanwhile). */
+			if (from_pending) {
+				s->pending_off += used;
+				s->pending_len -= used;
+			} else {
+				memcpy(s->pending, data + used, len - used);
+				s->pending_off = 0;
+				s->pending_len = len - used;
+			}
+		} else if (from_pending) {
+			s->pending_off = s->pending_len = 0;
+		}
+		if (r < 0) {
+			log_info("http-bad-request", "%s status=%u reason=\"%s\"",
+			         conn_log_prefix(s->c), s->parser.error_status,
+			         s->parser.error_reason);
+			respond_simple(s, s->parser.error_status, s->parser.error_reason, false,
+			               NULL);
+			return;
+		}
+		if (r == 0) {
+			if (now - s->request_started > WEB_REQUEST_TIMEOUT) {
+				respond_simple(s, 408, "the request took too long", false, NULL);
+				return;
+			}
+			continue;
+		}
+		route(s);
+		if (!s->busy && s->pending_len == 0 && conn_input_len(s->c) == 0)
+			return;
+	}
+}
+
+static void web_input(void *session)
+{
+	process_input(session);
+}
+
+static void *web_open(struct conn *c)
+{
+	struct web_session *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->c = c;
+	http_parser_init(&s->parser);
+	return s;
+}
+
+static void web_timeout(void *session)
+{
+	struct web_session *s = session;
+	/* Mid-request: say so (RFC 9110 15.5.9); between requests a
+	 * keep-alive connection just closes. */
+	if (!s->busy && s->request_started != 0)
+		respond_simple(s, 408, "the request took too long", false, NULL);
+}
+
+static void web_close(void *session, const char *reason)
+{
+	struct web_session *s = session;
+	if (s->delay_timer)
+		event_free(s->delay_timer);
+	if (s->delayed) {
+		buf_free(&s->delayed->body);
+		free(s->delayed);
+	}
+	http_parser_free(&s->parser);
+	free(s);
+}
+
+const struct proto_ops web_proto_ops = {
+    .name = "http",
+    .open = web_open,
+    .input = web_input,
+    .output_drained = NULL,
+    .shutdown = NULL,
+    .timeout = web_timeout,
+    .close = web_close,
+};
