@@ -6,7 +6,8 @@
  *           back. mboxrd: "From MAILER-DAEMON <internal date, UTC>",
  *           lines ">*From " get one more '>', LF line ends, an empty line
  *           after each message; flags as Status: (R, O) and X-Status:
- *           (A F T D), keywords as X-Keywords:.
+ *           (A F T D), keywords as X-Keywords:, UIDs as Dovecot writes
+ *           them (X-IMAPbase: in the first message, X-UID: in each).
  *  maildir  PATH becomes a Maildir: INBOX in the root, other mailboxes in
  *           Maildir++ folders (".Sub.Folder", modified UTF-7). File names
  *           "<date>.R<uidvalidity>x<uid>.roost,S=<size>,W=<vsize>:2,<flags>",
@@ -296,6 +297,18 @@ static int export_mbox_file(struct store_user *u, const struct store_mailbox_inf
 			out_put(&o, xs, xn);
 			out_put(&o, "\n", 1);
 		}
+		/* Dovecot's UID headers, so Dovecot and `roost import` keep the
+		 * UIDs: the folder's UIDVALIDITY and UIDNEXT in the first
+		 * message, each message's UID. */
+		char uidhdr[96];
+		int un;
+		if (i == 0) {
+			un = snprintf(uidhdr, sizeof(uidhdr), "X-IMAPbase: %u %u\n", list->uidvalidity,
+				      list->uidnext);
+			out_put(&o, uidhdr, (size_t)un);
+		}
+		un = snprintf(uidhdr, sizeof(uidhdr), "X-UID: %u\n", m->uid);
+		out_put(&o, uidhdr, (size_t)un);
 		const char *kw = store_msg_keywords(list, m);
 		if (kw[0] != '\0') {
 			out_put(&o, "X-Keywords: ", 12);

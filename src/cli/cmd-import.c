@@ -368,6 +368,12 @@ static int msg_finish(struct target *t, struct msg *m, uint8_t flags, const char
 	digest_end(&m->d, key);
 	free(m->wbuf);
 	m->wbuf = NULL;
+	if (want_uid != 0 && want_uid < t->uidnext) {
+		/* Imported before: UIDs are never reused. */
+		store_blob_abort(&m->blob);
+		t->skipped++;
+		return 0;
+	}
 	/* A message with a kept UID was checked by UID before it was read;
 	 * the others by content. */
 	if (want_uid == 0 && known_take(&t->known, key)) {
@@ -784,8 +790,13 @@ static int import_maildir(struct store_user *u, const char *root, const char *fo
 struct mbox_msg {
 	struct msg m;
 	bool in_header;
-	bool header_dropped_field; /* the last field was dropped: drop its continuations */
 	struct buf header;
+	/* Dovecot/UW-IMAP UID headers: X-UID of this message, X-IMAPbase
+	 * (Dovecot, in the first message) or X-IMAP (UW-IMAP's pseudo
+	 * message, which is not mail) with the folder's UIDVALIDITY. */
+	uint32_t x_uid;
+	uint32_t base_uidvalidity;
+	bool pseudo;
 	uint8_t flags;
 	char status[16], x_status[16];
 	char keywords[1024];
@@ -826,7 +837,17 @@ static void mbox_header_out(struct mbox_msg *mm)
 					str_copy_cstr(v, mm->status, sizeof(mm->status));
 				else if (str_eq_cstr_nocase(name, "X-Status"))
 					str_copy_cstr(v, mm->x_status, sizeof(mm->x_status));
-				else if (str_eq_cstr_nocase(name, "X-Keywords")) {
+				else if (str_eq_cstr_nocase(name, "X-UID"))
+					(void)str_to_u32(v, &mm->x_uid);
+				else if (str_eq_cstr_nocase(name, "X-IMAPbase") ||
+					 str_eq_cstr_nocase(name, "X-IMAP")) {
+					/* "<uidvalidity> <uidnext> [keywords]" */
+					long sp = str_find_char(v, ' ');
+					struct str uv = sp < 0 ? v : str_make(v.p, (size_t)sp);
+					(void)str_to_u32(uv, &mm->base_uidvalidity);
+					if (name.len == 6)
+						mm->pseudo = true;
+				} else if (str_eq_cstr_nocase(name, "X-Keywords")) {
 					/* Space or comma separated. */
 					size_t k = 0;
 					while (k < v.len) {
@@ -847,6 +868,23 @@ static void mbox_header_out(struct mbox_msg *mm)
 	}
 	buf_free(&mm->header);
 	mm->in_header = false;
+}
+
+/* The first message named the folder's UIDVALIDITY: keep it and the
+ * X-UIDs when the mailbox is new here or came from the same source. */
+static void mbox_keep_uids(struct store_user *u, struct target *t, uint32_t uidvalidity)
+{
+	if (t->uidvalidity == uidvalidity) {
+		t->keep_uids = true;
+	} else if (t->uidnext == 1 && t->known.count == 0 &&
+		   store_mailbox_set_uidvalidity(u, t->mailbox_id, uidvalidity) > 0) {
+		t->uidvalidity = uidvalidity;
+		t->keep_uids = true;
+	}
+	printf("%s: source UIDVALIDITY %u: %s\n", t->name, uidvalidity,
+	       t->keep_uids ? "UIDVALIDITY and UIDs kept"
+			    : "the mailbox already had other mail here, UIDs renumbered");
+	fflush(stdout);
 }
 
 static void m_fail_oom(struct mbox_msg *mm)
@@ -970,7 +1008,15 @@ static int import_mbox_file(struct store_user *u, const char *path, const char *
 					mbox_header_out(&mm);
 				open_msg = false;
 				uint8_t flags = mbox_status_flags(str_c(mm.status), str_c(mm.x_status));
-				rc = msg_finish(&t, &mm.m, flags, mm.keywords, mm.date, mm.tz, 0);
+				if (t.seen == 0 && mm.base_uidvalidity != 0)
+					mbox_keep_uids(u, &t, mm.base_uidvalidity);
+				if (mm.pseudo) {
+					/* UW-IMAP's "DON'T DELETE THIS MESSAGE" holder. */
+					msg_abort(&mm.m);
+					continue;
+				}
+				rc = msg_finish(&t, &mm.m, flags, mm.keywords, mm.date, mm.tz,
+						t.keep_uids ? mm.x_uid : 0);
 			}
 		}
 		if (eof)

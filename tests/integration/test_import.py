@@ -199,11 +199,9 @@ def test_export_import_round_trips(d, srcdir):
 
     a, b = Imap(d, USER), Imap(d, USER2)
     for name in ("INBOX", '"Lists/Rust"', '"&XfJT0ZAB-"'):
-        a.select(name)
-        b.select(name)
-        ma = [(m[0], m[1], m[2]) for _, m in sorted(a.messages().items())]
-        mb = [(m[0], m[1], m[2]) for _, m in sorted(b.messages().items())]
-        assert ma == mb, name
+        # The mbox carried X-IMAPbase/X-UID: UIDVALIDITY and UIDs survive too.
+        assert a.select(name) == b.select(name), name
+        assert sorted(a.messages().items()) == sorted(b.messages().items()), name
     a.close()
     b.close()
 
@@ -242,3 +240,23 @@ def test_import_thunderbird_profile_directory(d, srcdir):
     i.select('"Imported/Inbox/Projects"')
     assert len(i.messages()) == 2
     i.close()
+
+
+def test_import_mbox_keeps_dovecot_and_uw_uids(d, srcdir):
+    uw = (b"From MAILER-DAEMON Mon Jan  4 09:00:00 2021\n"
+          b"Subject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA\n"
+          b"X-IMAP: 555000 31\n\nThis text is part of the internal format of your mail folder.\n\n"
+          b"From a@example.org Mon Jan  4 10:00:00 2021\nX-UID: 7\nSubject: seven\n\nx\n\n"
+          b"From a@example.org Mon Jan  4 11:00:00 2021\nX-UID: 30\nSubject: thirty\n\ny\n\n")
+    path = os.path.join(srcdir, "uw.mbox")
+    write(path, uw)
+    p = d.cli("import", "mbox", path, USER, "UW")
+    assert b"UIDVALIDITY and UIDs kept" in p.stdout
+    i = Imap(d, USER)
+    assert i.select("UW") == 555000
+    msgs = i.messages()
+    assert sorted(msgs) == [7, 30]
+    assert msgs[7][2] == b"Subject: seven\r\n\r\nx\r\n"
+    i.close()
+    p = d.cli("import", "mbox", path, USER, "UW")
+    assert b"0 imported, 2 already there" in p.stdout
