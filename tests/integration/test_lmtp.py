@@ -379,3 +379,49 @@ def test_starttls_then_deliver(d):
     assert c.reply()[0].startswith("250 2.0.0")
     assert c.cmd("STARTTLS")[0].startswith("503")
     c.close()
+
+
+def test_disconnect_during_data_leaves_nothing(d):
+    c = Lmtp(d.ports["lmtp"])
+    c.cmd("LHLO mta")
+    c.cmd("MAIL FROM:<a@b>")
+    c.cmd("RCPT TO:<%s>" % USER)
+    c.cmd("RCPT TO:<%s>" % USER2)
+    c.cmd("DATA")
+    c.send(message("cut", "x" * 100000 + "\r\n"))
+    time.sleep(0.2)
+    c.close()
+    # Nothing stored, and the partial copies' temp files are gone.
+    deadline = time.time() + 5
+    import os
+    tmp_dirs = []
+    for root, dirs, files in os.walk(os.path.join(d.data_dir, "users")):
+        if os.path.basename(root) == "tmp":
+            tmp_dirs.append(root)
+    assert tmp_dirs
+    while time.time() < deadline and any(os.listdir(t) for t in tmp_dirs):
+        time.sleep(0.05)
+    assert not any(os.listdir(t) for t in tmp_dirs)
+    assert imap_fetch_all(d, USER) == [] and imap_fetch_all(d, USER2) == []
+
+
+def test_hundred_recipients_one_message(d):
+    c = Lmtp(d.ports["lmtp"])
+    c.cmd("LHLO mta")
+    c.cmd("MAIL FROM:<a@b>")
+    for i in range(100):
+        assert c.cmd("RCPT TO:<%s>" % (USER if i % 2 == 0 else USER2))[0].startswith("250")
+    assert c.cmd("RCPT TO:<%s>" % USER)[0].startswith("452 4.5.3")
+    c.cmd("DATA")
+    c.send(message("hundred") + ".\r\n")
+    uids = []
+    for i in range(100):
+        line = c.reply()[0]
+        want = USER if i % 2 == 0 else USER2
+        m = re.fullmatch(r"250 2\.0\.0 <%s> Saved as UID (\d+)" % re.escape(want), line)
+        assert m, line
+        uids.append(int(m.group(1)))
+    assert uids[0::2] == list(range(1, 51)) and uids[1::2] == list(range(1, 51))
+    assert len(imap_fetch_all(d, USER)) == 50
+    p = d.cli("fsck", USER)
+    assert p.returncode == 0
