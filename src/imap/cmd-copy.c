@@ -6,6 +6,7 @@
  * can never lose or double a message. */
 #include "imap/imap-commands.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "imap/imap-seqset.h"
@@ -30,6 +31,73 @@ static int format_copyuid(const struct store_copy_result *res, struct buf *out)
 	imap_seqset_clear(&src);
 	imap_seqset_clear(&dst);
 	return ret;
+}
+
+/* One COPY/MOVE between its checks and its answer. */
+struct copy_job {
+	struct imap_cmd *cmd;
+	struct store_user *user;
+	uint64_t src_id, dst_id;
+	struct store_uidset set;
+	bool move;
+	struct store_copy_result res;
+	int ret;
+	char err[256];
+	const char *code;
+};
+
+/* Pool thread: the one store call; its thread-local error is copied. */
+static void copy_work(void *arg)
+{
+	struct copy_job *job = arg;
+	job->ret = store_copy(job->user, job->src_id, &job->set, job->dst_id, job->move, &job->res);
+	if (job->ret < 0) {
+		const char *msg;
+		job->code = store_error_imap_code(store_error(&msg));
+		snprintf(job->err, sizeof(job->err), "%s", msg && *msg ? msg : "Internal error");
+	}
+}
+
+static void copy_reply(struct copy_job *job)
+{
+	struct imap_cmd *cmd = job->cmd;
+	struct imap_session *s = cmd->session;
+	if (job->ret < 0) {
+		imap_cmd_no(cmd, "[%s] %s", job->code, job->err);
+		return;
+	}
+	struct buf code = BUF_INIT(0);
+	bool have_code = job->res.src_uids.count > 0 && format_copyuid(&job->res, &code) > 0;
+	if (!job->move) {
+		if (have_code)
+			imap_cmd_ok(cmd, "[%s] %s completed", buf_cstr(&code), cmd->name);
+		else
+			imap_cmd_ok(cmd, "%s completed", cmd->name);
+	} else {
+		/* RFC 6851 3.3/4.3: COPYUID goes in an untagged OK before the
+		 * expunges of the moved messages, then the tagged OK. */
+		if (have_code)
+			imap_session_printf(s, "* OK [%s] Moved UIDs.\r\n", buf_cstr(&code));
+		imap_view_expunged(s, job->res.src_uids.uids, job->res.src_uids.count, false);
+		imap_cmd_ok(cmd, "%s completed", cmd->name);
+	}
+	buf_free(&code);
+}
+
+static void copy_done(void *arg)
+{
+	struct copy_job *job = arg;
+	if (!conn_is_closing(job->cmd->session->conn))
+		copy_reply(job);
+	imap_cmd_complete(job->cmd);
+}
+
+static void copy_cleanup(struct imap_cmd *cmd)
+{
+	struct copy_job *job = cmd->ctx;
+	if (job != NULL)
+		store_copy_result_free(&job->res);
+	cmd->ctx = NULL;
 }
 
 int cmd_copy(struct imap_cmd *cmd)
@@ -92,28 +160,24 @@ int cmd_copy(struct imap_cmd *cmd)
 		return 1;
 	}
 
-	/* Checks done: act. */
-	struct store_copy_result res;
-	if (store_copy(s->user, s->view.mailbox_id, &set, info.id, move, &res) < 0) {
-		imap_cmd_no_store_error(cmd);
+	/* Checks done: act, on the thread pool (the commit is fsync'd). */
+	struct copy_job *job = pool_alloc(cmd->pool, sizeof(*job));
+	if (job == NULL) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
 		return 1;
 	}
-	struct buf code = BUF_INIT(0);
-	bool have_code = res.src_uids.count > 0 && format_copyuid(&res, &code) > 0;
-	if (!move) {
-		if (have_code)
-			imap_cmd_ok(cmd, "[%s] %s completed", buf_cstr(&code), cmd->name);
-		else
-			imap_cmd_ok(cmd, "%s completed", cmd->name);
-	} else {
-		/* RFC 6851 3.3/4.3: COPYUID goes in an untagged OK before the
-		 * expunges of the moved messages, then the tagged OK. */
-		if (have_code)
-			imap_session_printf(s, "* OK [%s] Moved UIDs.\r\n", buf_cstr(&code));
-		imap_view_expunged(s, res.src_uids.uids, res.src_uids.count, false);
-		imap_cmd_ok(cmd, "%s completed", cmd->name);
+	job->cmd = cmd;
+	job->user = s->user;
+	job->src_id = s->view.mailbox_id;
+	job->dst_id = info.id;
+	job->set = set;
+	job->move = move;
+	cmd->ctx = job;
+	cmd->cleanup = copy_cleanup;
+	if (conn_run_async(s->conn, copy_work, copy_done, job) < 0) {
+		copy_work(job);
+		copy_reply(job);
+		return 1;
 	}
-	buf_free(&code);
-	store_copy_result_free(&res);
-	return 1;
+	return 0;
 }

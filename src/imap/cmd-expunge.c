@@ -6,8 +6,60 @@
  * QRESYNC) come from the view, highest sequence number first. */
 #include "imap/imap-commands.h"
 
+#include <stdio.h>
+
 #include "imap/imap-seqset.h"
 #include "lib/pool.h"
+
+struct expunge_job {
+	struct imap_cmd *cmd;
+	struct store_user *user;
+	uint64_t mailbox_id;
+	struct store_uidset set;
+	struct store_uid_array expunged;
+	int ret;
+	char err[256];
+	const char *code;
+};
+
+/* Pool thread: the one store call; its thread-local error is copied. */
+static void expunge_work(void *arg)
+{
+	struct expunge_job *job = arg;
+	job->ret = store_expunge(job->user, job->mailbox_id, &job->set, true, &job->expunged);
+	if (job->ret < 0) {
+		const char *msg;
+		job->code = store_error_imap_code(store_error(&msg));
+		snprintf(job->err, sizeof(job->err), "%s", msg && *msg ? msg : "Internal error");
+	}
+}
+
+static void expunge_reply(struct expunge_job *job)
+{
+	struct imap_cmd *cmd = job->cmd;
+	if (job->ret < 0) {
+		imap_cmd_no(cmd, "[%s] %s", job->code, job->err);
+		return;
+	}
+	imap_view_expunged(cmd->session, job->expunged.uids, job->expunged.count, false);
+	imap_cmd_ok(cmd, "%s completed", cmd->name);
+}
+
+static void expunge_done(void *arg)
+{
+	struct expunge_job *job = arg;
+	if (!conn_is_closing(job->cmd->session->conn))
+		expunge_reply(job);
+	imap_cmd_complete(job->cmd);
+}
+
+static void expunge_cleanup(struct imap_cmd *cmd)
+{
+	struct expunge_job *job = cmd->ctx;
+	if (job != NULL)
+		store_uid_array_free(&job->expunged);
+	cmd->ctx = NULL;
+}
 
 int cmd_expunge(struct imap_cmd *cmd)
 {
@@ -54,13 +106,23 @@ int cmd_expunge(struct imap_cmd *cmd)
 		imap_cmd_ok(cmd, "%s completed", cmd->name);
 		return 1;
 	}
-	struct store_uid_array expunged = { NULL, 0, 0 };
-	if (store_expunge(s->user, s->view.mailbox_id, &set, true, &expunged) < 0) {
-		imap_cmd_no_store_error(cmd);
+	/* Act on the thread pool: the commit is fsync'd and removing files
+	 * can take a while. */
+	struct expunge_job *job = pool_alloc(cmd->pool, sizeof(*job));
+	if (job == NULL) {
+		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
 		return 1;
 	}
-	imap_view_expunged(s, expunged.uids, expunged.count, false);
-	store_uid_array_free(&expunged);
-	imap_cmd_ok(cmd, "%s completed", cmd->name);
-	return 1;
+	job->cmd = cmd;
+	job->user = s->user;
+	job->mailbox_id = s->view.mailbox_id;
+	job->set = set;
+	cmd->ctx = job;
+	cmd->cleanup = expunge_cleanup;
+	if (conn_run_async(s->conn, expunge_work, expunge_done, job) < 0) {
+		expunge_work(job);
+		expunge_reply(job);
+		return 1;
+	}
+	return 0;
 }

@@ -20,6 +20,7 @@
  * while that message is being answered. */
 #include "imap/imap-commands.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,6 +47,10 @@ struct fetch_ctx {
 	struct imap_seqset msns;
 	struct imap_seqset_iter it;
 	struct imap_seqset seen_uids; /* \Seen set implicitly by this FETCH */
+	struct store_uidset seen_set; /* the UIDs to set it on (pool) */
+	struct store_flags_result seen_res;
+	int seen_ret;
+	char seen_err[200];
 	bool report_modseq;           /* add MODSEQ to implicit FLAGS updates */
 
 	/* the message being answered */
@@ -88,6 +93,7 @@ static void fetch_free(struct fetch_ctx *f)
 	buf_free(&f->line);
 	imap_seqset_clear(&f->msns);
 	imap_seqset_clear(&f->seen_uids);
+	store_flags_result_free(&f->seen_res);
 }
 
 /* Turns the arguments after the sequence set back into the one-line text
@@ -506,49 +512,80 @@ io_error:
 	return 1;
 }
 
-/* Sets \Seen on every message that is about to be read with a non-PEEK
- * item and lacks it (RFC 9051 6.4.5), and updates the view. */
-static void set_implicit_seen(struct fetch_ctx *f)
+/* The UIDs that a non-PEEK item will mark \Seen (RFC 9051 6.4.5): those
+ * about to be read that lack it. 1 if there are any (f->seen_set filled
+ * from the pool), 0 if none, -1 on out of memory. */
+static int implicit_seen_set(struct fetch_ctx *f)
 {
 	struct imap_session *s = f->s;
 	struct imap_seqset uids = IMAP_SEQSET_INIT;
 	struct imap_seqset_iter it = IMAP_SEQSET_ITER_INIT;
 	uint32_t msn;
-	while (imap_seqset_iter_next(&f->msns, &it, &msn)) {
+	int ret = 1;
+	while (ret > 0 && imap_seqset_iter_next(&f->msns, &it, &msn)) {
 		const struct store_msg *m = imap_view_msg(s, msn);
 		if (m == NULL || (m->flags & STORE_FLAG_SEEN) != 0)
 			continue;
 		if (f->req.has_changedsince && m->modseq <= f->req.changedsince)
 			continue;
-		if (imap_seqset_add(&uids, m->uid) < 0)
-			goto out;
+		ret = imap_seqset_add(&uids, m->uid);
 	}
-	if (imap_seqset_is_empty(&uids))
-		goto out;
-	struct store_uid_range *ranges = pool_alloc(f->cmd->pool, uids.count * sizeof(*ranges));
-	if (ranges == NULL)
-		goto out;
-	for (size_t i = 0; i < uids.count; i++)
-		ranges[i] = (struct store_uid_range){ uids.ranges[i].lo, uids.ranges[i].hi };
-	struct store_uidset set = { ranges, uids.count };
-	struct store_flags_result res;
-	memset(&res, 0, sizeof(res));
-	if (store_flags_change(s->user, s->view.mailbox_id, &set, STORE_FLAGS_ADD, STORE_FLAG_SEEN,
-			       NULL, 0, &res) < 0) {
-		/* Not fatal: the bodies are still sent, \Seen just stays off. */
+	if (ret > 0 && imap_seqset_is_empty(&uids))
+		ret = 0;
+	struct store_uid_range *ranges = NULL;
+	if (ret > 0 && (ranges = pool_alloc(f->cmd->pool, uids.count * sizeof(*ranges))) == NULL)
+		ret = -1;
+	if (ret > 0) {
+		for (size_t i = 0; i < uids.count; i++)
+			ranges[i] = (struct store_uid_range){ uids.ranges[i].lo, uids.ranges[i].hi };
+		f->seen_set = (struct store_uidset){ ranges, uids.count };
+	}
+	imap_seqset_clear(&uids);
+	return ret;
+}
+
+/* Pool thread: the flag change is a commit (fsync), kept off the event
+ * loop. A failure is not fatal: the bodies are still sent, \Seen just
+ * stays off (and is logged). */
+static void seen_work(void *arg)
+{
+	struct fetch_ctx *f = arg;
+	f->seen_ret = store_flags_change(f->s->user, f->s->view.mailbox_id, &f->seen_set,
+					 STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, &f->seen_res);
+	if (f->seen_ret < 0) {
 		const char *msg;
 		store_error(&msg);
-		log_warn("imap-fetch-seen-failed", "%s error=\"%s\"", conn_log_prefix(s->conn), msg);
-		goto out;
+		snprintf(f->seen_err, sizeof(f->seen_err), "%s", msg ? msg : "");
 	}
-	for (uint32_t i = 0; i < res.changed.count; i++) {
-		const struct store_msg *m = &res.changed.msgs[i];
-		if (imap_view_update_msg(s, &res.changed, m) > 0)
+}
+
+/* Worker thread: take the new flags into the view (and remember which
+ * messages to report FLAGS for). */
+static void seen_apply(struct fetch_ctx *f)
+{
+	struct imap_session *s = f->s;
+	if (f->seen_ret < 0) {
+		log_warn("imap-fetch-seen-failed", "%s error=\"%s\"", conn_log_prefix(s->conn),
+			 f->seen_err);
+		return;
+	}
+	for (uint32_t i = 0; i < f->seen_res.changed.count; i++) {
+		const struct store_msg *m = &f->seen_res.changed.msgs[i];
+		if (imap_view_update_msg(s, &f->seen_res.changed, m) > 0)
 			imap_seqset_add(&f->seen_uids, m->uid);
 	}
-	store_flags_result_free(&res);
-out:
-	imap_seqset_clear(&uids);
+	store_flags_result_free(&f->seen_res);
+}
+
+static void seen_done(void *arg)
+{
+	struct fetch_ctx *f = arg;
+	struct imap_cmd *cmd = f->cmd;
+	if (!conn_is_closing(f->s->conn))
+		seen_apply(f);
+	/* Continue as output_drained would: stream until done or full. */
+	if (fetch_continue(cmd) == 1)
+		imap_cmd_complete(cmd);
 }
 
 /* RFC 7162 3.2.6: VANISHED (EARLIER) with the UIDs in the set expunged
@@ -690,11 +727,22 @@ int cmd_fetch(struct imap_cmd *cmd)
 		fetch_free(f);
 		return 1;
 	}
-	if (f->req.sets_seen && !s->view.readonly)
-		set_implicit_seen(f);
 	cmd->ctx = f;
 	cmd->cleanup = fetch_cleanup;
 	f->it = IMAP_SEQSET_ITER_INIT;
+	if (f->req.sets_seen && !s->view.readonly) {
+		ret = implicit_seen_set(f);
+		if (ret < 0) {
+			imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
+			return 1;
+		}
+		if (ret > 0) {
+			if (conn_run_async(s->conn, seen_work, seen_done, f) > 0)
+				return 0;
+			seen_work(f);
+			seen_apply(f);
+		}
+	}
 	return fetch_continue(cmd);
 oom:
 	imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
