@@ -111,7 +111,7 @@ struct store_user;
  * small; an idle session should hold just this reference. */
 int store_user_open(const char *user_key, struct store_user **u_r);
 /* Drops one reference and sets *u to NULL; the last one closes the
- * database. NULL *u is a no-op. */
+ * database. NULL *u is a no-op. Remove the watches first. */
 void store_user_unref(struct store_user **u);
 const char *store_user_key(const struct store_user *u);
 
@@ -452,10 +452,14 @@ int store_set_quota(struct store_user *u, uint64_t bytes_limit, uint64_t message
 
 /* Called after a commit that changed mailbox_id (messages, flags,
  * expunges, status, rename or delete of the mailbox), with the mailbox's
- * new highest modseq (0 if it was deleted). Runs on the committing thread
- * (or the notify thread for other processes' commits) with store locks
- * held: it must be quick and must not call any store function; forward
- * the news to the session's worker (conn_wakeup_signal) and return. */
+ * new highest modseq (0 if it was deleted; for renames and creations it
+ * is only a hint: re-read the status). Runs on the committing thread (or
+ * the notify thread for other processes' commits, or the thread calling
+ * store_user_refresh) after the database lock is released but with the
+ * user's bus lock held: it must be quick and must not call any store
+ * function; forward the news to the session's worker
+ * (conn_wakeup_signal) and return. Spurious calls are possible (a session
+ * is also told about its own changes). */
 typedef void store_watch_cb(void *ctx, uint64_t mailbox_id, uint64_t highestmodseq);
 
 struct store_watch;
