@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "imap/imap-fetch-body.h"
 #include "imap/imap-fetch.h"
 #include "imap/imap-seqset.h"
@@ -37,6 +39,11 @@
 /* A HEADER.FIELDS subset is built in memory from a header at most this big
  * (larger headers are not legitimate mail). */
 #define FETCH_MAX_FILTERED_HEADER ((size_t)16 * 1024 * 1024)
+
+/* Messages answered in one turn of the event loop when each needs a store
+ * read (ENVELOPE, BODYSTRUCTURE, sections): a FETCH 1:* over a large
+ * mailbox then shares the worker thread with other connections. */
+#define FETCH_MSGS_PER_TURN 64
 
 enum fetch_stream_kind { STREAM_NONE, STREAM_FILE, STREAM_DECODE };
 
@@ -70,6 +77,9 @@ struct fetch_ctx {
 	uint64_t skip, take;          /* decoded octets to drop, then to send */
 	struct buf chunk, decoded, line;
 
+	struct event *yield_ev;       /* continue on the loop's next turn */
+	unsigned since_yield;         /* messages answered in this turn */
+
 	const char *no_text;          /* a message could not be answered */
 	bool expunge_issued;
 };
@@ -94,6 +104,10 @@ static void fetch_free(struct fetch_ctx *f)
 	imap_seqset_clear(&f->msns);
 	imap_seqset_clear(&f->seen_uids);
 	store_flags_result_free(&f->seen_res);
+	if (f->yield_ev != NULL) {
+		event_free(f->yield_ev);
+		f->yield_ev = NULL;
+	}
 }
 
 /* Turns the arguments after the sequence set back into the one-line text
@@ -470,6 +484,30 @@ static void fetch_cleanup(struct imap_cmd *cmd)
 	cmd->ctx = NULL;
 }
 
+static int fetch_continue(struct imap_cmd *cmd);
+
+static void fetch_yield_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fetch_ctx *f = arg;
+	struct imap_cmd *cmd = f->cmd;
+	if (fetch_continue(cmd) == 1)
+		imap_cmd_complete(cmd);
+}
+
+/* Continues the command from the event loop's next turn. 1 scheduled,
+ * -1 not (then just go on). The event is freed with the context, so it
+ * never fires for a finished or abandoned command. */
+static int fetch_yield(struct fetch_ctx *f)
+{
+	if (f->yield_ev == NULL) {
+		f->yield_ev = event_new(conn_event_base(f->s->conn), -1, 0, fetch_yield_cb, f);
+		if (f->yield_ev == NULL)
+			return -1;
+	}
+	struct timeval now = { 0, 0 };
+	return event_add(f->yield_ev, &now) == 0 ? 1 : -1;
+}
+
 static int fetch_continue(struct imap_cmd *cmd)
 {
 	struct fetch_ctx *f = cmd->ctx;
@@ -486,6 +524,16 @@ static int fetch_continue(struct imap_cmd *cmd)
 		}
 		if (!f->in_msg) {
 			uint32_t msn;
+			/* Messages whose structure comes from the store cost a
+			 * read each: after a batch, let the event loop serve
+			 * other connections before going on. */
+			if (f->req.needs_cache && ++f->since_yield > FETCH_MSGS_PER_TURN) {
+				f->since_yield = 0;
+				if (fetch_yield(f) > 0) {
+					cmd->resume = fetch_continue;
+					return 0;
+				}
+			}
 			if (!imap_seqset_iter_next(&f->msns, &f->it, &msn)) {
 				fetch_finish(f);
 				return 1;

@@ -308,3 +308,21 @@ def test_client_vanishes_mid_stream(imap_env):
     assert int(r["RFC822.SIZE"]) == len(big)
     assert r["BODY[]<0>"] == big[:20]
     c.close()
+
+
+def test_many_messages_fetched_in_turns(imap_env):
+    """FETCH 1:* of structure items over more messages than one event-loop
+    turn answers: every message once, in order, then the next command."""
+    c = imap_env.connect()
+    c.ok("CREATE Many")
+    for i in range(150):
+        c.append("Many", simple_message("m%03d" % i, "b%d" % i))
+    c.ok("SELECT Many")
+    c.send(b"f1 FETCH 1:* (UID ENVELOPE BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\nf2 NOOP\r\n")
+    u, st, tx = c.wait("f1")
+    assert st == "OK", tx
+    got = [parse_fetch(r) for r in u]
+    assert [n for n, _ in got] == list(range(1, 151))
+    assert [d["ENVELOPE"][1] for _, d in got] == [b"m%03d" % i for i in range(150)]
+    assert c.wait("f2")[1] == "OK"
+    c.close()
