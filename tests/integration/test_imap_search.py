@@ -273,3 +273,13 @@ def test_big_mailbox_body_search_runs_async(imap_env):
     assert search_nums(u1) == [i + 1 for i in range(60) if i % 7 == 3]
     assert search_nums(u2) == [60]
     c.close()
+
+
+def test_imap4rev2_answers_with_esearch(box):
+    """RFC 9051 6.4.4: an IMAP4rev2 client always gets ESEARCH."""
+    box.ok("ENABLE IMAP4rev2")
+    box.ok("SELECT INBOX")
+    u, st, tx = box.cmd("SEARCH SEEN", tag="r2")
+    assert u == [b'* ESEARCH (TAG "r2") ALL 1,3'], u
+    u, st, tx = box.cmd("UID SEARCH KEYWORD $None", tag="r3")
+    assert u == [b'* ESEARCH (TAG "r3") UID'], u
