@@ -425,3 +425,45 @@ def test_pipelining_and_keep_alive(roostd):
         data += chunk
     s.close()
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_lockout_answers_429(roostd):
+    d = web_daemon(roostd, extra="[auth]\nfail_delay_ms = 0\nmax_failures = 2\n"
+                                 "lockout_seconds = 60\n")
+    b = Browser(d)
+    for _ in range(2):
+        r, _ = b.login(password="wrong")
+        assert r.status == 403
+    # Locked: even the right password is refused, with the time to wait.
+    r, page = b.login()
+    assert r.status == 429 and "Too many failed sign-ins" in page
+    assert "roost_session" not in b.cookies
+    assert "event=web-login-failed" in d.log_text()
+
+
+def test_quota_and_disabled_account(roostd):
+    d = web_daemon(roostd)
+    d.cli("user", "set", ADDR, "quota=10M", "quota_messages=500")
+    b = Browser(d)
+    b.login()
+    _, page = b.request("GET", "/")
+    assert "of 10.0 MiB used" in page and "At most 500 messages" in page
+    zh = Browser(d, lang="zh")
+    zh.login()
+    _, page = zh.request("GET", "/")
+    assert "存储空间：已使用" in page
+    # Disabling the account ends its sessions at the next request.
+    d.cli("user", "set", ADDR, "state=disabled")
+    r, page = b.request("GET", "/")
+    assert r.status == 303
+    r, page = b.request("GET", "/")
+    assert 'action="/login"' in page
+
+
+def test_requests_survive_sigterm_cleanly(roostd):
+    d = web_daemon(roostd)
+    s = socket.create_connection(("127.0.0.1", d.ports["http"]), timeout=10)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n")  # half a request
+    time.sleep(0.2)
+    assert d.stop() == 0
+    s.close()
