@@ -5,6 +5,7 @@
  * a mailbox name, then a keyword. Read-only, so no fsync slows it down.
  * Invariants: a name accepted once is accepted again in its canonical
  * form with the same canonical result. */
+#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +15,26 @@
 #include "store/store.h"
 
 static struct store_user *user;
+static char dir[] = "/tmp/roost-fuzz-store.XXXXXX";
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void cleanup(void)
+{
+	store_user_unref(&user);
+	store_deinit();
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static void setup(void)
 {
-	char dir[] = "/tmp/roost-fuzz-store.XXXXXX";
 	char err[256];
 	if (mkdtemp(dir) == NULL || store_init(dir, err, sizeof(err)) < 0 ||
 	    store_user_create("fuzz") < 0 || store_user_open("fuzz", &user) < 0 ||
@@ -25,6 +42,7 @@ static void setup(void)
 		fprintf(stderr, "fuzz-store-names: setup failed\n");
 		abort();
 	}
+	atexit(cleanup);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
