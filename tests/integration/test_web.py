@@ -155,7 +155,17 @@ def test_csrf_and_cross_site_refused(roostd):
     r, _ = b.request("POST", "/settings", form={"imap": "off", "csrf": token},
                      headers={"Origin": "http://evil.example"})
     assert r.status == 403
+    r, _ = b.request("POST", "/settings", form={"imap": "off", "csrf": token},
+                     headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status == 403
     assert "imap:                 on" in d.cli("user", "show", ADDR).stdout.decode()
+    # A browser posting this page's own form sends "Origin: null" (the page's
+    # Referrer-Policy is no-referrer) or its own origin: both work.
+    host = "127.0.0.1:%d" % d.ports["http"]
+    for origin in ("null", "http://" + host):
+        r, _ = b.request("POST", "/settings", form={"imap": "on", "csrf": token},
+                         headers={"Origin": origin, "Sec-Fetch-Site": "same-origin"})
+        assert r.status == 303, origin
     # Not signed in: back to the sign-in form, nothing changed.
     anon = Browser(d)
     r, _ = anon.request("POST", "/settings", form={"imap": "off", "csrf": token})
