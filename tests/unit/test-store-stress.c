@@ -321,6 +321,48 @@ TEST(cross_process_changes_are_published)
 	tsu_teardown(&u);
 }
 
+/* Two processes appending at once (roostd and roost deliver): SQLite's
+ * write lock serialises them; UIDs stay unique and dense. */
+TEST(two_processes_append_concurrently)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	pid_t pid = fork();
+	if (pid == 0) {
+		char e2[256];
+		store_deinit();
+		struct store_user *cu;
+		if (store_init(tsu_dir, e2, sizeof(e2)) < 0 || store_user_open("alice", &cu) < 0)
+			_exit(1);
+		int bad = 0;
+		for (int i = 0; i < 30; i++)
+			bad += tsu_append(cu, inbox, MSG, 0, NULL) == 0;
+		store_user_unref(&cu);
+		store_deinit();
+		_exit(bad ? 2 : 0);
+	}
+	int bad = 0;
+	for (int i = 0; i < 30; i++)
+		bad += tsu_append(u, inbox, MSG, STORE_FLAG_SEEN, NULL) == 0;
+	CHECK(bad == 0);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	struct store_msg_list *l;
+	CHECK(store_msg_list_load(u, inbox, &l) == 1);
+	CHECK(l->count == 60);
+	for (uint32_t i = 0; i < l->count; i++)
+		CHECK(l->msgs[i].uid == i + 1);
+	store_msg_list_free(&l);
+	struct store_status st;
+	CHECK(store_mailbox_status(u, inbox, &st) == 1);
+	CHECK(st.messages == 60 && st.unseen == 30 && st.uidnext == 61);
+	struct store_quota q;
+	CHECK(store_quota_get(u, &q) == 1);
+	CHECK(q.messages_used == 60 && q.bytes_used == 60 * (sizeof(MSG) - 1));
+	tsu_teardown(&u);
+}
+
 /* An idle user's connection is closed and reopened on use; changes made
  * by another process while it was closed are still published. */
 TEST(idle_release_and_reopen)
