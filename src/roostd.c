@@ -252,6 +252,9 @@ int main(int argc, char **argv)
 	int opt;
 	char err[1024];
 
+	/* Until the signal events are installed (after the store is open),
+	 * a SIGHUP must not kill the daemon. */
+	signal(SIGHUP, SIG_IGN);
 	while ((opt = getopt(argc, argv, "c:tFh")) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;

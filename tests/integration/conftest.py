@@ -154,7 +154,10 @@ class Roostd:
                                      stdin=subprocess.DEVNULL, env=self.env)
         deadline = time.time() + timeout
         pending = set(self.PROTOS)
-        while pending or not os.path.exists(self.lmtp_socket):
+        # Ports accept as soon as they are bound; roostd serves (and handles
+        # signals) once it logged event=ready.
+        while pending or not os.path.exists(self.lmtp_socket) or \
+                "event=ready" not in self.log_text():
             for proto in list(pending):
                 try:
                     socket.create_connection(("127.0.0.1", self.ports[proto]), timeout=1).close()
