@@ -55,14 +55,19 @@ const char web_css[] =
     "th,td{text-align:left;padding:.35em .5em;border-bottom:1px solid #e3e7ec;"
     "vertical-align:top}\n"
     ".scroll{overflow-x:auto}\n"
+    ".scroll table{min-width:34em}\n"
     ".code{font:1.6em/1.4 ui-monospace,Menlo,Consolas,monospace;letter-spacing:.08em;"
     "background:#f7f7e8;border:1px dashed #c9b458;padding:.3em .6em;display:inline-block;"
-    "user-select:all}\n"
+    "user-select:all;white-space:nowrap}\n"
     "progress{width:100%;height:.8em}\n"
     "input[type=number]{width:6em}\n"
     ".login{max-width:24em;margin:2em auto}\n"
     ".login input{width:100%}\n"
-    ".login button{margin-top:1em;width:100%}\n";
+    ".login button{margin-top:1em;width:100%}\n"
+    "select{width:100%}\n"
+    ".scroll td:nth-child(2),.scroll td:nth-child(3){white-space:nowrap}\n"
+    /* Phones: less padding, and the code on one line. */
+    "@media (max-width:30em){main{padding:.5em}section{padding:.8em}.code{font-size:1.2em}}\n";
 
 static int esc(struct buf *b, const char *s)
 {
@@ -231,7 +236,7 @@ static int pop3_policy_section(struct buf *b, const struct web_page_ctx *pc,
 	    "\n<label for=\"pop3_dele\">%s</label>\n"
 	    "<select id=\"pop3_dele\" name=\"pop3_dele\">\n",
 	    WEB_T(pc, "When a POP3 program deletes a message:", "当POP3客户端删除邮件时：")));
-	snprintf(text, sizeof(text), "%s (%s)", WEB_T(pc, "Server default", "服务器默认"),
+	snprintf(text, sizeof(text), WEB_T(pc, "Server default (%s)", "服务器默认（%s）"),
 	         dele_text(pc, (int)v->default_dele));
 	OK(option(b, "default", a->pop3_dele < 0, text));
 	OK(option(b, "expunge", a->pop3_dele == POP3_DELE_EXPUNGE,
@@ -245,8 +250,8 @@ static int pop3_policy_section(struct buf *b, const struct web_page_ctx *pc,
 	OK(buf_printf(b, "<fieldset>\n<legend>%s</legend>\n",
 	              WEB_T(pc, "POP3 programs may download:", "POP3客户端可以收取：")));
 	if (v->default_offer_days == 0)
-		snprintf(text, sizeof(text), "%s (%s)", WEB_T(pc, "Server default", "服务器默认"),
-		         WEB_T(pc, "all mail", "全部邮件"));
+		snprintf(text, sizeof(text), "%s",
+		         WEB_T(pc, "Server default (all mail)", "服务器默认（全部邮件）"));
 	else
 		snprintf(text, sizeof(text),
 		         WEB_T(pc, "Server default (last %u days)", "服务器默认（最近%u天）"),
