@@ -181,6 +181,8 @@ static void run_list(struct imap_session *s, const struct list_req *req,
 				write_list_line(s, req, mi, attrs & ~STORE_MBOX_NONEXISTENT, false);
 			continue;
 		}
+		if ((req->sel & SEL_SPECIAL_USE) && (attrs & STORE_SPECIAL_MASK) == 0)
+			continue;
 		if (req->sel & SEL_SUBSCRIBED) {
 			if (subscribed) {
 				write_list_line(s, req, mi, attrs, false);
@@ -193,8 +195,6 @@ static void run_list(struct imap_session *s, const struct list_req *req,
 		/* Plain LIST: subscriptions of nonexistent names are not
 		 * mailboxes (RFC 5258 3: only with SUBSCRIBED). */
 		if (attrs & STORE_MBOX_NONEXISTENT)
-			continue;
-		if ((req->sel & SEL_SPECIAL_USE) && (attrs & STORE_SPECIAL_MASK) == 0)
 			continue;
 		write_list_line(s, req, mi, attrs, false);
 	}
