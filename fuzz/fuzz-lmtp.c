@@ -2,7 +2,8 @@
  *
  * The first input byte picks the chunk size the rest is fed in (1..64),
  * so splits at every position get exercised. Each line goes through the
- * command and path parsers; a line "DATA" switches to message content.
+ * command and path parsers; a line "DATA" switches to message content,
+ * a line "BDAT <n> [LAST]" to a chunk of n bytes.
  * Checks: progress is always made, views stay inside the input, the
  * stored data never contains a bare LF. */
 #include <assert.h>
@@ -51,6 +52,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 								      &path, &err);
 					if (cmd.verb == LMTP_VERB_DATA) {
 						lmtp_parser_begin_data(&p);
+						prev = '\n';
+					}
+					uint64_t size;
+					bool last;
+					if (cmd.verb == LMTP_VERB_BDAT &&
+					    lmtp_bdat_parse(cmd.args, &size, &last) == 1) {
+						lmtp_parser_message_begin(&p);
+						lmtp_parser_begin_chunk(&p, size);
 						prev = '\n';
 					}
 				}

@@ -12,6 +12,27 @@ void lmtp_parser_reset(struct lmtp_parser *p)
 	lmtp_parser_init(p);
 }
 
+void lmtp_parser_message_begin(struct lmtp_parser *p)
+{
+	p->chunk_prev_cr = false;
+	p->data_size = 0;
+	p->cur_line_len = 0;
+	p->max_line_len = 0;
+	p->nul_bytes = 0;
+	p->bare_lf = 0;
+}
+
+void lmtp_parser_begin_chunk(struct lmtp_parser *p, uint64_t size)
+{
+	p->in_chunk = true;
+	p->chunk_left = size;
+}
+
+bool lmtp_parser_pending(const struct lmtp_parser *p)
+{
+	return p->in_chunk && p->chunk_left == 0;
+}
+
 void lmtp_parser_begin_data(struct lmtp_parser *p)
 {
 	p->in_data = true;
@@ -177,9 +198,48 @@ end_of_data:
 	return 1;
 }
 
+/* A BDAT chunk: exactly chunk_left bytes, stored as they are except that
+ * a bare LF becomes CRLF (as in DATA). The CR state carries over from
+ * chunk to chunk: a CRLF may be split between two chunks. */
+static int feed_chunk(struct lmtp_parser *p, const char *in, size_t len, size_t *used_r,
+		      struct lmtp_item *item_r)
+{
+	if (p->chunk_left == 0) {
+		p->in_chunk = false;
+		*used_r = 0;
+		item_r->type = LMTP_ITEM_CHUNK_END;
+		item_r->text = STR_NULL;
+		item_r->too_long = false;
+		return 1;
+	}
+	size_t n = len < p->chunk_left ? len : (size_t)p->chunk_left;
+	size_t i = 0;
+	for (; i < n; i++) {
+		char c = in[i];
+		if (c == '\n' && !p->chunk_prev_cr) {
+			if (i > 0)
+				break; /* return the run first */
+			p->chunk_left--;
+			p->bare_lf++;
+			*used_r = 1;
+			return data_item(p, item_r, crlf, 2);
+		}
+		if (c == '\0')
+			p->nul_bytes++;
+		p->chunk_prev_cr = c == '\r';
+	}
+	*used_r = i;
+	if (i == 0)
+		return 0;
+	p->chunk_left -= i;
+	return data_item(p, item_r, in, i);
+}
+
 int lmtp_parser_feed(struct lmtp_parser *p, const char *in, size_t len, size_t *used_r,
 		     struct lmtp_item *item_r)
 {
+	if (p->in_chunk)
+		return feed_chunk(p, in, len, used_r, item_r);
 	if (p->in_data)
 		return feed_data(p, in, len, used_r, item_r);
 	return feed_command(p, in, len, used_r, item_r);
@@ -196,7 +256,7 @@ static const struct {
 	{ "MAIL", LMTP_VERB_MAIL }, { "RCPT", LMTP_VERB_RCPT }, { "DATA", LMTP_VERB_DATA },
 	{ "RSET", LMTP_VERB_RSET }, { "NOOP", LMTP_VERB_NOOP }, { "QUIT", LMTP_VERB_QUIT },
 	{ "VRFY", LMTP_VERB_VRFY }, { "STARTTLS", LMTP_VERB_STARTTLS },
-	{ "HELP", LMTP_VERB_HELP },
+	{ "HELP", LMTP_VERB_HELP }, { "BDAT", LMTP_VERB_BDAT },
 };
 
 int lmtp_command_parse(struct str line, struct lmtp_command *cmd_r)
@@ -447,4 +507,20 @@ int lmtp_path_parse(struct str args, bool is_mail, struct lmtp_path *path_r,
 	}
 	path_r->address = inner;
 	return parse_params(rest, path_r, error_r);
+}
+
+int lmtp_bdat_parse(struct str args, uint64_t *size_r, bool *last_r)
+{
+	long sp = str_find_char(args, ' ');
+	struct str size = sp < 0 ? args : str_make(args.p, (size_t)sp);
+	*last_r = false;
+	if (size.len == 0 || size.len > 19 || str_to_u64(size, size_r) < 0)
+		return -1;
+	if (sp >= 0) {
+		struct str rest = str_make(args.p + sp + 1, args.len - (size_t)sp - 1);
+		if (!str_eq_cstr_nocase(rest, "LAST"))
+			return -1;
+		*last_r = true;
+	}
+	return 1;
 }

@@ -7,13 +7,22 @@
  *                       the news that one was too long (it was discarded);
  *   LMTP_ITEM_DATA      a piece of message content, already dot-unstuffed
  *                       and with line ends normalised to CRLF;
- *   LMTP_ITEM_DATA_END  the "." line that ends DATA was seen.
+ *   LMTP_ITEM_DATA_END  the "." line that ends DATA was seen;
+ *   LMTP_ITEM_CHUNK_END the last byte of a BDAT chunk (RFC 3030) was read.
  *
  * After a LINE the session decides what the command means; if it is an
  * accepted DATA it calls lmtp_parser_begin_data() before feeding further
  * bytes, so pipelined commands after the end of the message are parsed as
  * commands again. Its progress lives in the struct, so input split at any
  * byte (one byte per read) parses exactly like input that arrives at once.
+ *
+ * CHUNKING (RFC 3030): after an accepted "BDAT <size>" the session calls
+ * lmtp_parser_begin_chunk(); the next <size> bytes are message content,
+ * taken as they are (no dot-unstuffing) except that a bare LF is stored
+ * as CRLF as in DATA, then LMTP_ITEM_CHUNK_END is returned. A chunk that
+ * the session refuses must still be read (the client sends it anyway):
+ * the session then drops the DATA items. lmtp_parser_message_begin()
+ * starts the statistics of a new message (DATA does it itself).
  *
  * Limits. RFC 5321 4.5.3.1.4: a command line is at most 512 octets with
  * its CRLF; longer lines are discarded up to their LF and reported with
@@ -51,6 +60,7 @@ enum lmtp_item_type {
 	LMTP_ITEM_LINE,
 	LMTP_ITEM_DATA,
 	LMTP_ITEM_DATA_END,
+	LMTP_ITEM_CHUNK_END,
 };
 
 struct lmtp_item {
@@ -72,6 +82,9 @@ enum lmtp_data_state {
 
 struct lmtp_parser {
 	bool in_data;
+	bool in_chunk;
+	uint64_t chunk_left;      /* bytes of the current BDAT chunk still to come */
+	bool chunk_prev_cr;       /* the last chunk byte stored was CR */
 
 	/* command mode */
 	size_t line_len;
@@ -92,6 +105,13 @@ void lmtp_parser_init(struct lmtp_parser *p);
 void lmtp_parser_reset(struct lmtp_parser *p);
 /* Switch to message content; the statistics start from zero. */
 void lmtp_parser_begin_data(struct lmtp_parser *p);
+/* Statistics of a new message start from zero (before its first BDAT). */
+void lmtp_parser_message_begin(struct lmtp_parser *p);
+/* The next `size` bytes are a BDAT chunk. */
+void lmtp_parser_begin_chunk(struct lmtp_parser *p, uint64_t size);
+/* True when lmtp_parser_feed would return an item without any input (a
+ * chunk whose bytes have all been read, or "BDAT 0"). */
+bool lmtp_parser_pending(const struct lmtp_parser *p);
 
 /* Consume input from `in` (len bytes), setting *used_r to the number of
  * bytes consumed. Returns 1 with *item_r when an item is complete (the
@@ -117,6 +137,7 @@ enum lmtp_verb {
 	LMTP_VERB_VRFY,
 	LMTP_VERB_STARTTLS,
 	LMTP_VERB_HELP,
+	LMTP_VERB_BDAT,
 };
 
 struct lmtp_command {
@@ -155,5 +176,9 @@ struct lmtp_path {
  * null path only for MAIL; a bare "postmaster" only for RCPT). */
 int lmtp_path_parse(struct str args, bool is_mail, struct lmtp_path *path_r,
 		    const char **error_r);
+
+/* "BDAT <chunk-size> [LAST]" arguments (RFC 3030 2). Returns 1, or -1
+ * when they are malformed (the chunk's length is then unknown). */
+int lmtp_bdat_parse(struct str args, uint64_t *size_r, bool *last_r);
 
 #endif

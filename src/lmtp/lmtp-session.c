@@ -23,6 +23,11 @@
  * and write per recipient; the common case, one recipient, writes the
  * message exactly once (see docs/delivery.md).
  *
+ * CHUNKING (RFC 3030): BDAT chunks feed the same blobs; the first chunk
+ * opens them as DATA does, "BDAT n LAST" ends the message like the final
+ * ".". A refused chunk is still read to its end (its bytes are dropped)
+ * so that pipelined input stays in step.
+ *
  * Limits: command lines 512 octets (500 5.5.2, the connection stays),
  * lmtp.max_recipients (452 4.5.3), lmtp.max_message_size (SIZE= at MAIL:
  * 552 5.3.4; in DATA: the rest is read and dropped, then 552 5.3.4 per
@@ -95,6 +100,13 @@ struct lmtp_session {
 	/* DATA */
 	bool in_data;
 	bool too_big;
+	/* CHUNKING: chunking is set from the first accepted BDAT of the
+	 * transaction to its LAST; chunk_refused while the bytes of a chunk
+	 * that got (or will get) 503 are read and dropped. */
+	bool chunking;
+	bool chunk_refused;
+	bool chunk_last;
+	uint64_t chunk_size;
 	struct buf wbuf;
 	struct timespec data_end;
 
@@ -179,6 +191,7 @@ static void transaction_reset(struct lmtp_session *s)
 	s->size_hint = 0;
 	s->in_data = false;
 	s->too_big = false;
+	s->chunking = false;
 	buf_free(&s->wbuf);
 }
 
@@ -301,9 +314,7 @@ static void data_begin(struct lmtp_session *s)
 		if (lmtp_deliver_headers(r->blob, s->sender, r->address) < 0)
 			rcpt_fail(r, "Could not store the message");
 	}
-	s->in_data = true;
 	s->too_big = false;
-	lmtp_parser_begin_data(&s->parser);
 }
 
 static void data_chunk(struct lmtp_session *s, struct str text)
@@ -471,6 +482,7 @@ static void cmd_lhlo(struct lmtp_session *s, struct str args)
 		    "250-PIPELINING\r\n"
 		    "250-ENHANCEDSTATUSCODES\r\n"
 		    "250-8BITMIME\r\n"
+		    "250-CHUNKING\r\n"
 		    "250 SIZE %llu\r\n",
 		    (unsigned long long)max_message_size());
 }
@@ -596,8 +608,54 @@ static void cmd_data(struct lmtp_session *s, struct str args)
 		reply(s, "503 5.5.1 No valid recipients");
 		return;
 	}
+	if (s->chunking) {
+		reply(s, "503 5.5.1 DATA cannot follow BDAT");
+		return;
+	}
 	reply(s, "354 Start mail input; end with <CRLF>.<CRLF>");
 	data_begin(s);
+	s->in_data = true;
+	lmtp_parser_begin_data(&s->parser);
+}
+
+/* RFC 3030: BDAT <size> [LAST]. The chunk's bytes follow the command
+ * line whatever the answer, so they are always read; a refused chunk's
+ * bytes are dropped and its 503 sent after them. */
+static void cmd_bdat(struct lmtp_session *s, struct str args)
+{
+	uint64_t size;
+	bool last;
+	if (lmtp_bdat_parse(args, &size, &last) < 0) {
+		/* The chunk length is unknown: what follows is read as
+		 * commands (RFC 3030 gives no better way out). */
+		reply(s, "501 5.5.4 Syntax: BDAT <size> [LAST]");
+		return;
+	}
+	s->chunk_size = size;
+	s->chunk_last = last;
+	s->chunk_refused = !s->has_mail || s->n_accepted == 0;
+	if (!s->chunk_refused && !s->chunking) {
+		/* The first chunk of the message. */
+		lmtp_parser_message_begin(&s->parser);
+		data_begin(s);
+		s->chunking = true;
+	}
+	lmtp_parser_begin_chunk(&s->parser, size);
+}
+
+static void chunk_end(struct lmtp_session *s)
+{
+	if (s->chunk_refused) {
+		reply(s, "503 5.5.1 %s", !s->has_mail ? "MAIL first" : "No valid recipients");
+		return;
+	}
+	if (!s->chunk_last) {
+		reply(s, "250 2.0.0 %llu octets received", (unsigned long long)s->chunk_size);
+		return;
+	}
+	/* BDAT LAST: one reply per recipient, as after DATA (RFC 2033 4.2). */
+	s->chunking = false;
+	data_end(s);
 }
 
 static void cmd_starttls(struct lmtp_session *s, struct str args)
@@ -640,6 +698,13 @@ static void handle_line(struct lmtp_session *s, const struct lmtp_item *item)
 	}
 	bool needs_lhlo = cmd.verb == LMTP_VERB_MAIL || cmd.verb == LMTP_VERB_RCPT ||
 			  cmd.verb == LMTP_VERB_DATA;
+	/* While a message comes in BDAT chunks only more chunks, RSET, NOOP
+	 * and QUIT make sense (RFC 3030 2). */
+	if (s->chunking && cmd.verb != LMTP_VERB_BDAT && cmd.verb != LMTP_VERB_RSET &&
+	    cmd.verb != LMTP_VERB_NOOP && cmd.verb != LMTP_VERB_QUIT) {
+		reply(s, "503 5.5.1 Send BDAT or RSET");
+		return;
+	}
 	if (needs_lhlo && !s->lhlo_done) {
 		reply(s, "503 5.5.1 Send LHLO first");
 		return;
@@ -690,7 +755,10 @@ static void handle_line(struct lmtp_session *s, const struct lmtp_item *item)
 		cmd_starttls(s, cmd.args);
 		break;
 	case LMTP_VERB_HELP:
-		reply(s, "214 2.0.0 Commands: LHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+		reply(s, "214 2.0.0 Commands: LHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+		break;
+	case LMTP_VERB_BDAT:
+		cmd_bdat(s, cmd.args);
 		break;
 	case LMTP_VERB_UNKNOWN:
 		reply(s, "500 5.5.2 Unknown command");
@@ -705,7 +773,7 @@ static void session_process(struct lmtp_session *s)
 	while (!s->busy && !s->quit && !conn_is_closing(s->c)) {
 		if (conn_output_full(s->c))
 			return; /* output_drained() continues */
-		if (s->in_pos == s->in_len) {
+		if (s->in_pos == s->in_len && !lmtp_parser_pending(&s->parser)) {
 			s->in_pos = 0;
 			s->in_len = conn_read(s->c, s->in, sizeof(s->in));
 			if (s->in_len == 0)
@@ -723,7 +791,11 @@ static void session_process(struct lmtp_session *s)
 			handle_line(s, &item);
 			break;
 		case LMTP_ITEM_DATA:
-			data_chunk(s, item.text);
+			if (!s->chunk_refused || !s->parser.in_chunk)
+				data_chunk(s, item.text);
+			break;
+		case LMTP_ITEM_CHUNK_END:
+			chunk_end(s);
 			break;
 		case LMTP_ITEM_DATA_END:
 			data_end(s);

@@ -1,5 +1,5 @@
 /* lmtp.h - the LMTP protocol module (RFC 2033, with RFC 5321, 1870, 2920,
- * 2034, 6152, 3207).
+ * 2034, 6152, 3030, 3207).
  *
  * roostd attaches lmtp_proto_ops to its lmtp listeners (TCP, e.g.
  * 127.0.0.1:24, or a UNIX socket); the network layer does the rest. An MTA

@@ -425,3 +425,70 @@ def test_hundred_recipients_one_message(d):
     assert len(imap_fetch_all(d, USER)) == 50
     p = d.cli("fsck", USER)
     assert p.returncode == 0
+
+
+def test_chunking_bdat(d):
+    c = Lmtp(d.ports["lmtp"])
+    assert "CHUNKING" in [line[4:] for line in c.cmd("LHLO mta")]
+    c.cmd("MAIL FROM:<a@b>")
+    c.cmd("RCPT TO:<%s>" % USER)
+    c.cmd("RCPT TO:<%s>" % USER2)
+    part1 = b"Subject: chunks\r\n\r\n.line with a dot\r\n"
+    part2 = b"\r\n.\r\nbare lf\nend\r\n"  # no unstuffing; CRLF split over the chunks
+    c.send(b"BDAT %d\r\n" % (len(part1) - 1) + part1[:-1])
+    assert c.reply()[0] == "250 2.0.0 %d octets received" % (len(part1) - 1)
+    assert c.cmd("MAIL FROM:<x@y>")[0].startswith("503 5.5.1")  # inside the message
+    c.send(b"BDAT %d LAST\r\n" % (len(part2) + 1) + b"\n" + part2)
+    first, second = c.reply(), c.reply()
+    assert first[0].startswith("250 2.0.0 <%s> Saved as UID" % USER)
+    assert second[0].startswith("250 2.0.0 <%s> Saved as UID" % USER2)
+    stored = imap_fetch_all(d, USER)[0][2]
+    assert stored.split(b"\r\n", 2)[2] == part1 + part2.replace(b"lf\n", b"lf\r\n")
+    # DATA cannot follow BDAT; BDAT 0 LAST ends a message.
+    c.cmd("MAIL FROM:<a@b>")
+    c.cmd("RCPT TO:<%s>" % USER)
+    c.send(b"BDAT 3\r\nabc")
+    assert c.reply()[0].startswith("250")
+    assert c.cmd("DATA")[0].startswith("503 5.5.1")
+    c.send(b"BDAT 0 LAST\r\n")
+    assert c.reply()[0].startswith("250 2.0.0 <%s>" % USER)
+    assert imap_fetch_all(d, USER)[1][2].endswith(b">\r\nabc")
+
+
+def test_bdat_refused_chunk_is_still_read(d):
+    c = Lmtp(d.ports["lmtp"])
+    c.cmd("LHLO mta")
+    # No transaction: the chunk's bytes (which look like commands) are
+    # read and dropped, then 503.
+    c.send(b"BDAT 6 LAST\r\nQUIT\r\n")
+    assert c.reply()[0].startswith("503 5.5.1")
+    assert c.cmd("NOOP")[0].startswith("250")
+    c.cmd("MAIL FROM:<a@b>")
+    assert c.cmd("RCPT TO:<ghost@example.test>")[0].startswith("550")
+    c.send(b"BDAT 4 LAST\r\nNOOP")
+    assert c.reply()[0].startswith("503 5.5.1")
+    assert c.cmd("BDAT x")[0].startswith("501 5.5.4")
+    assert c.cmd("RSET")[0].startswith("250")
+    # Pipelined, byte by byte.
+    text = (b"MAIL FROM:<a@b>\r\nRCPT TO:<%s>\r\nBDAT 5\r\nHello"
+            b"BDAT 7 LAST\r\n world\nNOOP\r\n" % USER.encode())
+    for ch in text:
+        c.send(bytes([ch]))
+    codes = [c.reply()[0][:3] for _ in range(5)]
+    assert codes == ["250", "250", "250", "250", "250"]
+    assert imap_fetch_all(d, USER)[0][2].endswith(b">\r\nHello world\r\n")
+
+
+def test_bdat_message_too_large(roostd):
+    d = roostd(extra="[lmtp]\nmax_message_size = 2K\n")
+    d.add_user(USER, PASS)
+    c = Lmtp(d.ports["lmtp"])
+    c.cmd("LHLO mta")
+    c.cmd("MAIL FROM:<a@b>")
+    c.cmd("RCPT TO:<%s>" % USER)
+    c.send(b"BDAT 3000\r\n" + b"x" * 3000)
+    assert c.reply()[0].startswith("250")
+    c.send(b"BDAT 10 LAST\r\n" + b"y" * 10)
+    assert c.reply()[0].startswith("552 5.3.4 <%s>" % USER)
+    assert c.cmd("NOOP")[0].startswith("250")
+    assert imap_fetch_all(d, USER) == []

@@ -47,6 +47,13 @@ static void render(const char *in, size_t in_len, size_t step, struct buf *out)
 					buf_append_cstr(out, "|");
 					if (str_eq_cstr_nocase(item.text, "DATA"))
 						lmtp_parser_begin_data(&p);
+					struct lmtp_command cmd;
+					uint64_t size;
+					bool last;
+					if (lmtp_command_parse(item.text, &cmd) == 1 &&
+					    cmd.verb == LMTP_VERB_BDAT &&
+					    lmtp_bdat_parse(cmd.args, &size, &last) == 1)
+						lmtp_parser_begin_chunk(&p, size);
 				}
 				break;
 			case LMTP_ITEM_DATA:
@@ -62,10 +69,13 @@ static void render(const char *in, size_t in_len, size_t step, struct buf *out)
 				buf_append_cstr(out, "|E|");
 				data_open = false;
 				break;
-			}
-			if (pos == chunk && ret == 1 && item.type != LMTP_ITEM_DATA_END &&
-			    item.type != LMTP_ITEM_LINE)
+			case LMTP_ITEM_CHUNK_END:
+				if (!data_open)
+					buf_append_cstr(out, "D");
+				buf_append_cstr(out, "|C|");
+				data_open = false;
 				break;
+			}
 		}
 		free(tmp);
 		off += chunk;
@@ -116,6 +126,23 @@ TEST(data_bare_lf_and_cr)
 	check_all_splits("DATA\na\nb\r\n\n.\nNOOP\n", "LDATA|Da\r\nb\r\n\r\n|E|LNOOP|");
 	/* A bare CR stays; ".\rx" is a stuffed dot then a bare CR. */
 	check_all_splits("DATA\r\na\rb\r\n.\rx\r\n.\r\n", "LDATA|Da\rb\r\n\rx\r\n|E|");
+}
+
+TEST(bdat_chunks)
+{
+	/* Raw bytes (no unstuffing), a CRLF split over two chunks, a bare
+	 * LF made CRLF, "BDAT 0 LAST", pipelined commands after. */
+	check_all_splits("BDAT 6\r\na\r\n.\r\rBDAT 5 LAST\r\n\nb\nc\nNOOP\r\n",
+			 "LBDAT 6|Da\r\n.\r\r|C|LBDAT 5 LAST|D\nb\r\nc\r\n|C|LNOOP|");
+	check_all_splits("BDAT 0 LAST\r\nQUIT\r\n", "LBDAT 0 LAST|D|C|LQUIT|");
+	uint64_t size;
+	bool last;
+	CHECK(lmtp_bdat_parse(STR_LIT("100"), &size, &last) == 1 && size == 100 && !last);
+	CHECK(lmtp_bdat_parse(STR_LIT("7 last"), &size, &last) == 1 && size == 7 && last);
+	CHECK(lmtp_bdat_parse(STR_LIT(""), &size, &last) == -1);
+	CHECK(lmtp_bdat_parse(STR_LIT("x"), &size, &last) == -1);
+	CHECK(lmtp_bdat_parse(STR_LIT("1 FIRST"), &size, &last) == -1);
+	CHECK(lmtp_bdat_parse(STR_LIT("99999999999999999999"), &size, &last) == -1);
 }
 
 TEST(data_stats)
