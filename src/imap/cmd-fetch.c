@@ -9,8 +9,8 @@
  *     message's FETCH can report its new FLAGS.
  *  2. Messages are answered one at a time, in ascending order. Bodies are
  *     never loaded whole: a section is a byte range of the message file,
- *     queued in chunks with conn_write_file() while the connection's
- *     output is not full; when it is, the command parks itself
+ *     read and queued 256 KiB at a time while the connection's output is
+ *     not full; when it is, the command parks itself
  *     (cmd->resume) and the session calls it again from output_drained.
  *     BINARY sections go through a transfer-encoding decoder chunk by
  *     chunk, the same way. Only HEADER.FIELDS subsets (headers are small)
@@ -72,6 +72,7 @@ struct fetch_ctx {
 
 	/* a section being streamed */
 	enum fetch_stream_kind stream;
+	bool replace_nul;             /* STREAM_FILE into a literal: NUL -> 0x80 */
 	uint64_t s_off, s_left;       /* raw octets of the file still to read */
 	struct imap_fetch_decoder dec;
 	uint64_t skip, take;          /* decoded octets to drop, then to send */
@@ -292,7 +293,11 @@ static int emit_section(struct fetch_ctx *f, const struct imap_fetch_item *item)
 			return 1;
 		}
 		imap_fetch_partial_range(item, src.len, &off, &len);
-		buf_printf(&f->line, " {%llu}\r\n", (unsigned long long)len);
+		/* BINARY[] is the message as stored, NULs and all: literal8
+		 * (RFC 3516 4.2). BODY literals get NULs replaced. */
+		f->replace_nul = item->kind != IMAP_FETCH_BINARY;
+		buf_printf(&f->line, " %s{%llu}\r\n", f->replace_nul ? "" : "~",
+			   (unsigned long long)len);
 		write_line(f);
 		f->stream = STREAM_FILE;
 		f->s_off = src.off + off;
@@ -311,6 +316,9 @@ static int emit_section(struct fetch_ctx *f, const struct imap_fetch_item *item)
 		/* RFC 9051 6.4.5: a partial of HEADER.FIELDS is taken after
 		 * subsetting. */
 		imap_fetch_partial_range(item, out->len, &off, &len);
+		for (size_t i = 0; i < out->len; i++)
+			if (out->data[i] == '\0')
+				out->data[i] = (char)0x80;
 		buf_printf(&f->line, " {%llu}\r\n", (unsigned long long)len);
 		buf_append(&f->line, out->data ? out->data + off : "", (size_t)len);
 		return 1;
@@ -416,12 +424,23 @@ static void end_message(struct fetch_ctx *f)
  * literal's length is already on the wire: the connection must close). */
 static int stream_step(struct fetch_ctx *f)
 {
-	struct conn *c = f->s->conn;
 	if (f->stream == STREAM_FILE) {
+		/* Read through a bounded buffer rather than queueing the file:
+		 * a literal may not carry NUL octets (RFC 9051 4.3, CHAR8), and
+		 * a message APPENDed as literal8 (RFC 3516) can hold some. They
+		 * become 0x80, as Dovecot does; the length stays the same. */
 		size_t n = f->s_left < 4 * IMAP_FETCH_CHUNK ? (size_t)f->s_left
 							    : 4 * IMAP_FETCH_CHUNK;
-		if (n > 0 && conn_write_file(c, f->fd, (off_t)f->s_off, n) < 0)
+		buf_reset(&f->chunk);
+		if (n > 0 && imap_fetch_read_range(f->fd, f->s_off, n, &f->chunk) < 0)
 			return -1;
+		if (n > 0 && f->replace_nul) {
+			char *p = f->chunk.data, *end = p + n;
+			while (p < end && (p = memchr(p, '\0', (size_t)(end - p))) != NULL)
+				*p++ = (char)0x80;
+		}
+		if (n > 0)
+			imap_session_write(f->s, f->chunk.data, n);
 		f->s_off += n;
 		f->s_left -= n;
 		if (f->s_left == 0)

@@ -326,3 +326,27 @@ def test_many_messages_fetched_in_turns(imap_env):
     assert [d["ENVELOPE"][1] for _, d in got] == [b"m%03d" % i for i in range(150)]
     assert c.wait("f2")[1] == "OK"
     c.close()
+
+
+def test_nul_octets_from_a_literal8_append(imap_env):
+    """A message APPENDed as literal8 with NUL octets (RFC 3516): BODY[]
+    literals cannot carry NUL (RFC 9051 4.3), so NULs come as 0x80 with
+    the length unchanged; BINARY[] sends the stored octets as literal8."""
+    c = imap_env.connect()
+    msg = (b"Subject: nul\r\nContent-Type: application/octet-stream\r\n"
+           b"Content-Transfer-Encoding: binary\r\n\r\nab\x00cd\x00\r\n")
+    c.n += 1
+    tag = "t%d" % c.n
+    c.send(tag.encode() + b" APPEND INBOX ~{%d}\r\n" % len(msg))
+    assert c.read_line().startswith(b"+")
+    c.send(msg + b"\r\n")
+    u, st, tx = c.wait(tag)
+    assert st == "OK", tx
+    c.ok("SELECT INBOX")
+    u, _ = c.ok("FETCH 1 (BODY.PEEK[] BINARY.PEEK[] BINARY.PEEK[1])")
+    _, d = parse_fetch(u[0])
+    assert d["BODY[]"] == msg.replace(b"\x00", b"\x80")
+    assert d["BINARY[]"] == msg
+    assert d["BINARY[1]"] == b"ab\x00cd\x00\r\n"
+    assert b"BINARY[] ~{%d}" % len(msg) in u[0]
+    c.close()
