@@ -937,12 +937,13 @@ static void route_autodiscover(struct web_session *s, const struct route_ctx *rc
 	job_start(s, job);
 }
 
-static void respond_css(struct web_session *s, const struct route_ctx *rc)
+static void respond_static(struct web_session *s, const struct route_ctx *rc,
+                           const char *content_type, const char *content)
 {
 	struct web_response r;
 	resp_init(&r);
-	r.content_type = "text/css; charset=utf-8";
-	if (buf_append_cstr(&r.body, web_css) < 0)
+	r.content_type = content_type;
+	if (buf_append_cstr(&r.body, content) < 0)
 		buf_reset(&r.body);
 	send_response(s, &r, rc->req->keep_alive);
 	buf_free(&r.body);
@@ -1033,9 +1034,16 @@ static void route(struct web_session *s)
 			return;
 		}
 	}
+	if (path_is(req, "/favicon.svg")) {
+		if (get)
+			respond_static(s, &rc, "image/svg+xml", web_favicon_svg);
+		else
+			method_not_allowed(s, &rc, "GET, HEAD");
+		return;
+	}
 	if (path_is(req, "/style.css")) {
 		if (get)
-			respond_css(s, &rc);
+			respond_static(s, &rc, "text/css; charset=utf-8", web_css);
 		else
 			method_not_allowed(s, &rc, "GET, HEAD");
 		return;

@@ -69,6 +69,13 @@ const char web_css[] =
     /* Phones: less padding, and the code on one line. */
     "@media (max-width:30em){main{padding:.5em}section{padding:.8em}.code{font-size:1.2em}}\n";
 
+/* An envelope, so the browser tab shows something without a request
+ * for /favicon.ico. */
+const char web_favicon_svg[] =
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\">"
+    "<rect x=\"2\" y=\"6\" width=\"28\" height=\"20\" rx=\"3\" fill=\"#1f4e79\"/>"
+    "<path d=\"M4 9l12 9 12-9\" fill=\"none\" stroke=\"#fff\" stroke-width=\"2\"/></svg>\n";
+
 static int esc(struct buf *b, const char *s)
 {
 	return web_escape_cstr(b, s);
@@ -86,8 +93,10 @@ static int page_begin(struct buf *b, const struct web_page_ctx *pc, const char *
 	OK(esc(b, pc->title));
 	OK(buf_append_cstr(b, " - "));
 	OK(buf_append_cstr(b, WEB_T(pc, "Account settings", "账户设置")));
-	OK(buf_append_cstr(b, "</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n</head>\n"
-	                      "<body>\n<header>\n<h1>"));
+	OK(buf_append_cstr(
+	    b, "</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n"
+	       "<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\n</head>\n"
+	       "<body>\n<header>\n<h1>"));
 	OK(esc(b, pc->title));
 	OK(buf_append_cstr(b, "</h1>\n<nav>"));
 	/* The switch names the other language in that language. */

@@ -56,5 +56,6 @@ int web_page_message(struct buf *b, const struct web_page_ctx *pc, const char *h
                      const char *text);
 
 extern const char web_css[];
+extern const char web_favicon_svg[];
 
 #endif

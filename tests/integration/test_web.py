@@ -91,6 +91,9 @@ def test_security_headers_and_login_form(roostd):
     # The style sheet is served from here; nothing external.
     r, css = b.request("GET", "/style.css")
     assert r.status == 200 and r.getheader("Content-Type").startswith("text/css")
+    r, icon = b.request("GET", "/favicon.svg")
+    assert r.status == 200 and r.getheader("Content-Type") == "image/svg+xml"
+    assert icon.startswith("<svg")
     # Over TLS: HSTS.
     t = Browser(d, tls=True)
     r, _ = t.request("GET", "/")
