@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			imap_fetch_item_name(item, &out);
 			if (item->nfields > 0 && rest.p != NULL)
 				imap_fetch_filter_header(rest, item->fields, item->nfields,
-							 item->spec == IMAP_SPEC_HEADER_FIELDS_NOT, &out);
+				                         item->spec == IMAP_SPEC_HEADER_FIELDS_NOT,
+				                         &out);
 			uint64_t off, len;
 			imap_fetch_partial_range(item, rest.len, &off, &len);
 			if (off + len > rest.len)

@@ -11,16 +11,16 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char message[] = "From: =?GBK?B?1tDOxA==?= <a@example.com>\r\n"
-			      "Subject: test\r\n"
-			      "Date: Sun, 10 Mar 2024 09:00:00 +0000\r\n"
-			      "Content-Type: text/plain; charset=gbk\r\n"
-			      "\r\n"
-			      "\xd6\xd0\xce\xc4 body\r\n";
+                              "Subject: test\r\n"
+                              "Date: Sun, 10 Mar 2024 09:00:00 +0000\r\n"
+                              "Content-Type: text/plain; charset=gbk\r\n"
+                              "\r\n"
+                              "\xd6\xd0\xce\xc4 body\r\n";
 
 static struct buf blob;
 
 static int load(void *ctx, const struct store_msg *msg, struct str *text_r,
-		struct mime_cache *cache_r)
+                struct mime_cache *cache_r)
 {
 	if (blob.len == 0 && mime_cache_build(message, sizeof(message) - 1, &blob) < 0)
 		return -1;
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pool *pool = pool_new(4096);
 	struct imap_parser parser;
-	struct imap_parser_limits limits = { 65536, 65536 };
+	struct imap_parser_limits limits = {65536, 65536};
 	if (imap_parser_init(&parser, pool, &limits) < 0) {
 		pool_free(&pool);
 		return 0;
@@ -66,8 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool badcs;
 		if (imap_search_parse(pool, imap_parser_args(&parser), &prog, &err, &badcs) > 0) {
 			imap_search_program_resolve(&prog, 3, 30);
-			struct store_msg msg = { .uid = 7, .size = 100, .flags = STORE_FLAG_SEEN,
-						 .internal_date = 1710000000, .modseq = 4 };
+			struct store_msg msg = {.uid = 7,
+			                        .size = 100,
+			                        .flags = STORE_FLAG_SEEN,
+			                        .internal_date = 1710000000,
+			                        .modseq = 4};
 			struct imap_search_msg m;
 			struct imap_seqset saved = IMAP_SEQSET_INIT;
 			imap_seqset_add(&saved, 7);

@@ -110,7 +110,7 @@ int cmd_copy(struct imap_cmd *cmd)
 	if (!imap_arg_get_atom(&cmd->args[0], &set_text) ||
 	    !imap_arg_get_astring(&cmd->args[1], &wire) || cmd->args[2].type != IMAP_ARG_EOL) {
 		imap_cmd_bad(cmd, "%s needs a sequence set and a mailbox name",
-			     move ? "MOVE" : "COPY");
+		             move ? "MOVE" : "COPY");
 		return 1;
 	}
 	if (imap_session_mailbox_from_wire(s, wire, cmd->pool, &name, &err) < 0) {

@@ -58,7 +58,7 @@ struct fetch_ctx {
 	struct store_flags_result seen_res;
 	int seen_ret;
 	char seen_err[200];
-	bool report_modseq;           /* add MODSEQ to implicit FLAGS updates */
+	bool report_modseq; /* add MODSEQ to implicit FLAGS updates */
 
 	/* the message being answered */
 	bool in_msg;
@@ -72,16 +72,16 @@ struct fetch_ctx {
 
 	/* a section being streamed */
 	enum fetch_stream_kind stream;
-	bool replace_nul;             /* STREAM_FILE into a literal: NUL -> 0x80 */
-	uint64_t s_off, s_left;       /* raw octets of the file still to read */
+	bool replace_nul;       /* STREAM_FILE into a literal: NUL -> 0x80 */
+	uint64_t s_off, s_left; /* raw octets of the file still to read */
 	struct imap_fetch_decoder dec;
-	uint64_t skip, take;          /* decoded octets to drop, then to send */
+	uint64_t skip, take; /* decoded octets to drop, then to send */
 	struct buf chunk, decoded, line;
 
-	struct event *yield_ev;       /* continue on the loop's next turn */
-	unsigned since_yield;         /* messages answered in this turn */
+	struct event *yield_ev; /* continue on the loop's next turn */
+	unsigned since_yield;   /* messages answered in this turn */
 
-	const char *no_text;          /* a message could not be answered */
+	const char *no_text; /* a message could not be answered */
 	bool expunge_issued;
 };
 
@@ -125,7 +125,8 @@ static int args_to_text(const struct imap_arg *args, struct buf *out, unsigned d
 				return -1;
 			break;
 		case IMAP_ARG_STRING:
-			if (imap_append_string(out, args[i].str, 0) < 0 || out->data[out->len - 1] != '"')
+			if (imap_append_string(out, args[i].str, 0) < 0 ||
+			    out->data[out->len - 1] != '"')
 				return -1;
 			break;
 		case IMAP_ARG_LIST:
@@ -143,8 +144,8 @@ static int args_to_text(const struct imap_arg *args, struct buf *out, unsigned d
 
 static void format_internaldate(struct buf *out, int64_t t, int tz_minutes)
 {
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 	time_t local = (time_t)(t + (int64_t)tz_minutes * 60);
 	struct tm tm;
 	if (gmtime_r(&local, &tm) == NULL)
@@ -153,8 +154,8 @@ static void format_internaldate(struct buf *out, int64_t t, int tz_minutes)
 	/* date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP
 	 * time SP zone DQUOTE (RFC 9051 9) */
 	buf_printf(out, "\"%2d-%s-%04d %02d:%02d:%02d %c%02d%02d\"", tm.tm_mday,
-		   months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		   tz_minutes < 0 ? '-' : '+', tz / 60, tz % 60);
+	           months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	           tz_minutes < 0 ? '-' : '+', tz / 60, tz % 60);
 }
 
 static void write_line(struct fetch_ctx *f)
@@ -182,12 +183,12 @@ static int load_cache(struct fetch_ctx *f)
 		return ret;
 	struct buf msg = BUF_INIT(0);
 	ret = size < MIME_MAX_MESSAGE_SIZE && imap_fetch_read_range(fd, 0, (size_t)size, &msg) > 0
-		      ? 1
-		      : -1;
+	          ? 1
+	          : -1;
 	close(fd);
 	buf_reset(&f->blob);
 	if (ret > 0 && (mime_cache_build(msg.data ? msg.data : "", msg.len, &f->blob) < 0 ||
-			mime_cache_open(&f->cache, f->blob.data, f->blob.len) < 0))
+	                mime_cache_open(&f->cache, f->blob.data, f->blob.len) < 0))
 		ret = -1;
 	buf_free(&msg);
 	return ret;
@@ -297,7 +298,7 @@ static int emit_section(struct fetch_ctx *f, const struct imap_fetch_item *item)
 		 * (RFC 3516 4.2). BODY literals get NULs replaced. */
 		f->replace_nul = item->kind != IMAP_FETCH_BINARY;
 		buf_printf(&f->line, " %s{%llu}\r\n", f->replace_nul ? "" : "~",
-			   (unsigned long long)len);
+		           (unsigned long long)len);
 		write_line(f);
 		f->stream = STREAM_FILE;
 		f->s_off = src.off + off;
@@ -311,7 +312,7 @@ static int emit_section(struct fetch_ctx *f, const struct imap_fetch_item *item)
 		buf_reset(out);
 		if (imap_fetch_read_range(f->fd, src.off, (size_t)src.len, hdr) < 0 ||
 		    imap_fetch_filter_header(buf_str(hdr), item->fields, item->nfields,
-					     item->spec == IMAP_SPEC_HEADER_FIELDS_NOT, out) < 0)
+		                             item->spec == IMAP_SPEC_HEADER_FIELDS_NOT, out) < 0)
 			return -1;
 		/* RFC 9051 6.4.5: a partial of HEADER.FIELDS is taken after
 		 * subsetting. */
@@ -351,8 +352,7 @@ static int emit_section(struct fetch_ctx *f, const struct imap_fetch_item *item)
 static void emit_flags(struct fetch_ctx *f)
 {
 	buf_append_cstr(&f->line, "FLAGS ");
-	imap_format_flags(&f->line, f->msg->flags,
-			  store_msg_keywords(f->s->view.msgs, f->msg));
+	imap_format_flags(&f->line, f->msg->flags, store_msg_keywords(f->s->view.msgs, f->msg));
 }
 
 static int emit_item(struct fetch_ctx *f, const struct imap_fetch_item *item)
@@ -429,8 +429,8 @@ static int stream_step(struct fetch_ctx *f)
 		 * a literal may not carry NUL octets (RFC 9051 4.3, CHAR8), and
 		 * a message APPENDed as literal8 (RFC 3516) can hold some. They
 		 * become 0x80, as Dovecot does; the length stays the same. */
-		size_t n = f->s_left < 4 * IMAP_FETCH_CHUNK ? (size_t)f->s_left
-							    : 4 * IMAP_FETCH_CHUNK;
+		size_t n =
+		    f->s_left < 4 * IMAP_FETCH_CHUNK ? (size_t)f->s_left : 4 * IMAP_FETCH_CHUNK;
 		buf_reset(&f->chunk);
 		if (n > 0 && imap_fetch_read_range(f->fd, f->s_off, n, &f->chunk) < 0)
 			return -1;
@@ -523,7 +523,7 @@ static int fetch_yield(struct fetch_ctx *f)
 		if (f->yield_ev == NULL)
 			return -1;
 	}
-	struct timeval now = { 0, 0 };
+	struct timeval now = {0, 0};
 	return event_add(f->yield_ev, &now) == 0 ? 1 : -1;
 }
 
@@ -604,8 +604,8 @@ static int implicit_seen_set(struct fetch_ctx *f)
 		ret = -1;
 	if (ret > 0) {
 		for (size_t i = 0; i < uids.count; i++)
-			ranges[i] = (struct store_uid_range){ uids.ranges[i].lo, uids.ranges[i].hi };
-		f->seen_set = (struct store_uidset){ ranges, uids.count };
+			ranges[i] = (struct store_uid_range){uids.ranges[i].lo, uids.ranges[i].hi};
+		f->seen_set = (struct store_uidset){ranges, uids.count};
 	}
 	imap_seqset_clear(&uids);
 	return ret;
@@ -618,7 +618,7 @@ static void seen_work(void *arg)
 {
 	struct fetch_ctx *f = arg;
 	f->seen_ret = store_flags_change(f->s->user, f->s->view.mailbox_id, &f->seen_set,
-					 STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, &f->seen_res);
+	                                 STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, &f->seen_res);
 	if (f->seen_ret < 0) {
 		const char *msg;
 		store_error(&msg);
@@ -633,7 +633,7 @@ static void seen_apply(struct fetch_ctx *f)
 	struct imap_session *s = f->s;
 	if (f->seen_ret < 0) {
 		log_warn("imap-fetch-seen-failed", "%s error=\"%s\"", conn_log_prefix(s->conn),
-			 f->seen_err);
+		         f->seen_err);
 		return;
 	}
 	for (uint32_t i = 0; i < f->seen_res.changed.count; i++) {
@@ -705,7 +705,7 @@ out:
 
 /* Adds an item the response must carry although it was not asked for. */
 static int add_implicit_item(struct pool *pool, struct imap_fetch_request *req,
-			     enum imap_fetch_kind kind)
+                             enum imap_fetch_kind kind)
 {
 	struct imap_fetch_item *items = pool_alloc(pool, (req->count + 1) * sizeof(*items));
 	if (items == NULL)

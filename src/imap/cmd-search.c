@@ -30,7 +30,7 @@ struct search_ctx {
 	struct store_user *user;
 	struct imap_search_program prog;
 	const struct imap_seqset *saved;
-	uint32_t count;                 /* messages in the view */
+	uint32_t count; /* messages in the view */
 	int64_t now;
 	/* results */
 	struct imap_seqset msns, uids;
@@ -41,7 +41,7 @@ struct search_ctx {
 };
 
 static int search_load(void *ctx, const struct store_msg *msg, struct str *text_r,
-		       struct mime_cache *cache_r)
+                       struct mime_cache *cache_r)
 {
 	struct search_ctx *sc = ctx;
 	int fd;
@@ -96,7 +96,8 @@ static void search_run(void *arg)
 		}
 		if (ret == 0)
 			continue;
-		if (imap_seqset_add(&sc->msns, msn) < 0 || imap_seqset_add(&sc->uids, msg->uid) < 0) {
+		if (imap_seqset_add(&sc->msns, msn) < 0 ||
+		    imap_seqset_add(&sc->uids, msg->uid) < 0) {
 			sc->failed = true;
 			break;
 		}
@@ -181,7 +182,8 @@ static void search_reply(struct search_ctx *sc)
 		if ((opts & IMAP_SEARCH_RETURN_MAX) && !empty)
 			buf_printf(&b, " MAX %u", imap_seqset_max(result));
 		if (opts & IMAP_SEARCH_RETURN_COUNT)
-			buf_printf(&b, " COUNT %llu", (unsigned long long)imap_seqset_count(result));
+			buf_printf(&b, " COUNT %llu",
+			           (unsigned long long)imap_seqset_count(result));
 		if ((opts & IMAP_SEARCH_RETURN_ALL) && !empty) {
 			buf_append_cstr(&b, " ALL ");
 			imap_seqset_format(result, &b);
@@ -237,7 +239,8 @@ static bool wants_save(const struct imap_arg *args)
 {
 	const struct imap_arg *list;
 	size_t count;
-	if (!imap_arg_atom_equals(&args[0], "RETURN") || !imap_arg_get_list(&args[1], &list, &count))
+	if (!imap_arg_atom_equals(&args[0], "RETURN") ||
+	    !imap_arg_get_list(&args[1], &list, &count))
 		return false;
 	for (size_t i = 0; i < count; i++)
 		if (imap_arg_atom_equals(&list[i], "SAVE"))

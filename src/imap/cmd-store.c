@@ -20,9 +20,9 @@ static const struct {
 	const char *name;
 	uint8_t flag;
 } system_flags[] = {
-	{ "\\Seen", STORE_FLAG_SEEN },	       { "\\Answered", STORE_FLAG_ANSWERED },
-	{ "\\Flagged", STORE_FLAG_FLAGGED }, { "\\Deleted", STORE_FLAG_DELETED },
-	{ "\\Draft", STORE_FLAG_DRAFT },
+    {"\\Seen", STORE_FLAG_SEEN},       {"\\Answered", STORE_FLAG_ANSWERED},
+    {"\\Flagged", STORE_FLAG_FLAGGED}, {"\\Deleted", STORE_FLAG_DELETED},
+    {"\\Draft", STORE_FLAG_DRAFT},
 };
 
 /* Parses one flag into *flags or the keyword buffer. -1 with *error_r. */
@@ -38,7 +38,7 @@ static int add_flag(struct str name, uint8_t *flags, struct buf *keywords, const
 		/* \Recent is the server's alone (RFC 3501 2.3.2); other
 		 * backslash names are not flags we know or may set. */
 		*error_r = str_eq_cstr_nocase(name, "\\Recent") ? "\\Recent cannot be stored"
-								 : "Unknown system flag";
+		                                                : "Unknown system flag";
 		return -1;
 	}
 	if (!store_keyword_valid(name.p, name.len)) {
@@ -54,7 +54,7 @@ static int add_flag(struct str name, uint8_t *flags, struct buf *keywords, const
 }
 
 static void write_fetch(struct imap_session *s, bool uid, uint32_t msn, bool with_flags,
-			bool with_modseq)
+                        bool with_modseq)
 {
 	const struct store_msg *m = imap_view_msg(s, msn);
 	struct buf b = BUF_INIT(0);
@@ -100,8 +100,8 @@ static void store_work(void *arg)
 {
 	struct store_job *job = arg;
 	job->ret = store_flags_change(job->user, job->mailbox_id, &job->set, job->op, job->flags,
-				      job->keywords,
-				      job->has_unchangedsince ? job->unchangedsince : 0, &job->res);
+	                              job->keywords,
+	                              job->has_unchangedsince ? job->unchangedsince : 0, &job->res);
 	if (job->ret < 0) {
 		const char *msg;
 		job->code = store_error_imap_code(store_error(&msg));
@@ -141,7 +141,7 @@ static void store_reply(struct store_job *job)
 		if (!job->silent)
 			write_fetch(s, cmd->uid, msn, true, condstore);
 		else if (job->has_unchangedsince ||
-			 (condstore && imap_seqset_contains(&changed, m->uid)))
+		         (condstore && imap_seqset_contains(&changed, m->uid)))
 			/* RFC 7162 3.1.3: the new MODSEQ even with .SILENT. */
 			write_fetch(s, cmd->uid, msn, false, true);
 	}
@@ -198,7 +198,8 @@ int cmd_store(struct imap_cmd *cmd)
 		if (args[0].list_count != 2 || !imap_arg_atom_equals(&mods[0], "UNCHANGEDSINCE") ||
 		    !imap_arg_get_atom(&mods[1], &num) || str_to_u64(num, &unchangedsince) < 0 ||
 		    unchangedsince > INT64_MAX) {
-			imap_cmd_bad(cmd, "Invalid STORE modifier (only UNCHANGEDSINCE n is known)");
+			imap_cmd_bad(cmd,
+			             "Invalid STORE modifier (only UNCHANGEDSINCE n is known)");
 			return 1;
 		}
 		has_unchangedsince = true;

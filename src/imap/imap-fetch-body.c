@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 int imap_fetch_locate(const struct imap_fetch_item *item, const struct mime_cache *cache,
-		      uint64_t msg_size, struct imap_fetch_source *src_r, const char **error_r)
+                      uint64_t msg_size, struct imap_fetch_source *src_r, const char **error_r)
 {
 	struct mime_part_info info;
 	memset(src_r, 0, sizeof(*src_r));
@@ -114,7 +114,7 @@ void imap_fetch_decoder_init(struct imap_fetch_decoder *d, enum mime_cte cte)
 }
 
 int imap_fetch_decoder_feed(struct imap_fetch_decoder *d, const void *in, size_t len,
-			    struct buf *out)
+                            struct buf *out)
 {
 	switch (d->cte) {
 	case MIME_CTE_BASE64:
@@ -138,8 +138,8 @@ int imap_fetch_decoder_finish(struct imap_fetch_decoder *d, struct buf *out)
 	}
 }
 
-int imap_fetch_decoded_size(int fd, uint64_t off, uint64_t len, enum mime_cte cte,
-			    uint64_t *size_r, bool *has_nul_r)
+int imap_fetch_decoded_size(int fd, uint64_t off, uint64_t len, enum mime_cte cte, uint64_t *size_r,
+                            bool *has_nul_r)
 {
 	struct imap_fetch_decoder d;
 	struct buf chunk = BUF_INIT(0), out = BUF_INIT(0);

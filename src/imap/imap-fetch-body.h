@@ -32,7 +32,7 @@ struct imap_fetch_source {
  * possibly with a response code such as [UNKNOWN-CTE]) when the item
  * cannot be answered for this message. */
 int imap_fetch_locate(const struct imap_fetch_item *item, const struct mime_cache *cache,
-		      uint64_t msg_size, struct imap_fetch_source *src_r, const char **error_r);
+                      uint64_t msg_size, struct imap_fetch_source *src_r, const char **error_r);
 
 /* Appends len octets of fd at off to out. -1 on I/O error, a short file
  * or when out cannot grow. */
@@ -46,13 +46,13 @@ struct imap_fetch_decoder {
 };
 void imap_fetch_decoder_init(struct imap_fetch_decoder *d, enum mime_cte cte);
 int imap_fetch_decoder_feed(struct imap_fetch_decoder *d, const void *in, size_t len,
-			    struct buf *out);
+                            struct buf *out);
 int imap_fetch_decoder_finish(struct imap_fetch_decoder *d, struct buf *out);
 
 /* Decodes off..off+len of fd chunk by chunk without keeping it: the
  * decoded size (BINARY.SIZE, and the literal's length before BINARY
  * streams it) and whether it holds a NUL (then it must go as literal8). */
-int imap_fetch_decoded_size(int fd, uint64_t off, uint64_t len, enum mime_cte cte,
-			    uint64_t *size_r, bool *has_nul_r);
+int imap_fetch_decoded_size(int fd, uint64_t off, uint64_t len, enum mime_cte cte, uint64_t *size_r,
+                            bool *has_nul_r);
 
 #endif

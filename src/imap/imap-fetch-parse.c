@@ -136,8 +136,8 @@ static int read_field_name(struct fetch_parser *fp, struct str *name_r)
 	} else {
 		while (fp->p < fp->end) {
 			unsigned char c = (unsigned char)*fp->p;
-			if (c <= 0x20 || c >= 0x7f || c == '(' || c == ')' || c == '{' || c == '%' ||
-			    c == '*' || c == '"' || c == '\\' || c == ']')
+			if (c <= 0x20 || c >= 0x7f || c == '(' || c == ')' || c == '{' ||
+			    c == '%' || c == '*' || c == '"' || c == '\\' || c == ']')
 				break;
 			if (len == sizeof(tmp))
 				return fail(fp, "Header field name too long");
@@ -267,13 +267,13 @@ static int parse_att(struct fetch_parser *fp)
 		const char *name;
 		enum imap_fetch_kind kind;
 	} simple[] = {
-		{ "UID", IMAP_FETCH_UID },
-		{ "FLAGS", IMAP_FETCH_FLAGS },
-		{ "INTERNALDATE", IMAP_FETCH_INTERNALDATE },
-		{ "RFC822.SIZE", IMAP_FETCH_RFC822_SIZE },
-		{ "ENVELOPE", IMAP_FETCH_ENVELOPE },
-		{ "BODYSTRUCTURE", IMAP_FETCH_BODYSTRUCTURE },
-		{ "MODSEQ", IMAP_FETCH_MODSEQ },
+	    {"UID", IMAP_FETCH_UID},
+	    {"FLAGS", IMAP_FETCH_FLAGS},
+	    {"INTERNALDATE", IMAP_FETCH_INTERNALDATE},
+	    {"RFC822.SIZE", IMAP_FETCH_RFC822_SIZE},
+	    {"ENVELOPE", IMAP_FETCH_ENVELOPE},
+	    {"BODYSTRUCTURE", IMAP_FETCH_BODYSTRUCTURE},
+	    {"MODSEQ", IMAP_FETCH_MODSEQ},
 	};
 	if (name.len == 0)
 		return fail(fp, "Expected a FETCH item");
@@ -309,8 +309,8 @@ static int parse_att(struct fetch_parser *fp)
 	if (!eat(fp, '['))
 		return fail(fp, "Missing [ after BODY.PEEK/BINARY");
 	enum imap_fetch_kind kind = body || body_peek ? IMAP_FETCH_SECTION
-				    : binary_size     ? IMAP_FETCH_BINARY_SIZE
-						      : IMAP_FETCH_BINARY;
+	                            : binary_size     ? IMAP_FETCH_BINARY_SIZE
+	                                              : IMAP_FETCH_BINARY;
 	if ((item = add_item(fp, kind)) == NULL)
 		return -1;
 	item->peek = body_peek || binary_peek;
@@ -324,9 +324,9 @@ static int parse_att(struct fetch_parser *fp)
 
 static int add_macro(struct fetch_parser *fp, struct str name)
 {
-	static const enum imap_fetch_kind fast[] = { IMAP_FETCH_FLAGS, IMAP_FETCH_INTERNALDATE,
-						     IMAP_FETCH_RFC822_SIZE, IMAP_FETCH_ENVELOPE,
-						     IMAP_FETCH_BODY };
+	static const enum imap_fetch_kind fast[] = {IMAP_FETCH_FLAGS, IMAP_FETCH_INTERNALDATE,
+	                                            IMAP_FETCH_RFC822_SIZE, IMAP_FETCH_ENVELOPE,
+	                                            IMAP_FETCH_BODY};
 	size_t n;
 	if (str_eq_cstr_nocase(name, "FAST"))
 		n = 3;
@@ -375,9 +375,9 @@ static int parse_modifiers(struct fetch_parser *fp)
 }
 
 int imap_fetch_parse(struct pool *pool, struct str text, struct imap_fetch_request *req_r,
-		     const char **error_r)
+                     const char **error_r)
 {
-	struct fetch_parser fp = { .pool = pool, .p = text.p, .end = text.p + text.len };
+	struct fetch_parser fp = {.pool = pool, .p = text.p, .end = text.p + text.len};
 	memset(req_r, 0, sizeof(*req_r));
 	fp.req = req_r;
 	int ret = 1;
@@ -448,12 +448,12 @@ int imap_fetch_parse(struct pool *pool, struct str text, struct imap_fetch_reque
 static int append_section(const struct imap_fetch_item *item, struct buf *out)
 {
 	static const char *const spec_names[] = {
-		[IMAP_SPEC_NONE] = "",
-		[IMAP_SPEC_HEADER] = "HEADER",
-		[IMAP_SPEC_HEADER_FIELDS] = "HEADER.FIELDS",
-		[IMAP_SPEC_HEADER_FIELDS_NOT] = "HEADER.FIELDS.NOT",
-		[IMAP_SPEC_TEXT] = "TEXT",
-		[IMAP_SPEC_MIME] = "MIME",
+	    [IMAP_SPEC_NONE] = "",
+	    [IMAP_SPEC_HEADER] = "HEADER",
+	    [IMAP_SPEC_HEADER_FIELDS] = "HEADER.FIELDS",
+	    [IMAP_SPEC_HEADER_FIELDS_NOT] = "HEADER.FIELDS.NOT",
+	    [IMAP_SPEC_TEXT] = "TEXT",
+	    [IMAP_SPEC_MIME] = "MIME",
 	};
 	if (buf_append_char(out, '[') < 0)
 		return -1;
@@ -494,9 +494,9 @@ int imap_fetch_item_name(const struct imap_fetch_item *item, struct buf *out)
 	case IMAP_ALIAS_NONE:
 		break;
 	}
-	const char *prefix = item->kind == IMAP_FETCH_BINARY	    ? "BINARY"
-			     : item->kind == IMAP_FETCH_BINARY_SIZE ? "BINARY.SIZE"
-								    : "BODY";
+	const char *prefix = item->kind == IMAP_FETCH_BINARY        ? "BINARY"
+	                     : item->kind == IMAP_FETCH_BINARY_SIZE ? "BINARY.SIZE"
+	                                                            : "BODY";
 	if (buf_append_cstr(out, prefix) < 0 || append_section(item, out) < 0)
 		return -1;
 	if (item->partial && buf_printf(out, "<%llu>", (unsigned long long)item->partial_off) < 0)
@@ -504,8 +504,8 @@ int imap_fetch_item_name(const struct imap_fetch_item *item, struct buf *out)
 	return 1;
 }
 
-void imap_fetch_partial_range(const struct imap_fetch_item *item, uint64_t size,
-			      uint64_t *off_r, uint64_t *len_r)
+void imap_fetch_partial_range(const struct imap_fetch_item *item, uint64_t size, uint64_t *off_r,
+                              uint64_t *len_r)
 {
 	if (!item->partial) {
 		*off_r = 0;
@@ -531,7 +531,7 @@ static bool name_listed(struct str name, const struct str *names, size_t nnames)
 }
 
 int imap_fetch_filter_header(struct str header, const struct str *names, size_t nnames,
-			     bool exclude, struct buf *out)
+                             bool exclude, struct buf *out)
 {
 	const char *p = header.p, *end = header.p + header.len;
 	while (p < end) {
@@ -554,7 +554,8 @@ int imap_fetch_filter_header(struct str header, const struct str *names, size_t 
 		if (colon == NULL)
 			continue;
 		struct str name = str_make(start, (size_t)(colon - start));
-		while (name.len > 0 && (name.p[name.len - 1] == ' ' || name.p[name.len - 1] == '\t'))
+		while (name.len > 0 &&
+		       (name.p[name.len - 1] == ' ' || name.p[name.len - 1] == '\t'))
 			name.len--;
 		if (name_listed(name, names, nnames) != exclude &&
 		    buf_append(out, start, (size_t)(p - start)) < 0)

@@ -22,10 +22,10 @@
 struct pool;
 
 /* Limits against absurd requests. */
-#define IMAP_FETCH_MAX_ITEMS 128
+#define IMAP_FETCH_MAX_ITEMS         128
 #define IMAP_FETCH_MAX_HEADER_FIELDS 256
 #define IMAP_FETCH_MAX_SECTION_DEPTH 100
-#define IMAP_FETCH_MAX_FIELD_NAME 256
+#define IMAP_FETCH_MAX_FIELD_NAME    256
 
 enum imap_fetch_kind {
 	IMAP_FETCH_UID,
@@ -33,17 +33,17 @@ enum imap_fetch_kind {
 	IMAP_FETCH_INTERNALDATE,
 	IMAP_FETCH_RFC822_SIZE,
 	IMAP_FETCH_ENVELOPE,
-	IMAP_FETCH_BODY,          /* BODY without section: non-extensible structure */
+	IMAP_FETCH_BODY, /* BODY without section: non-extensible structure */
 	IMAP_FETCH_BODYSTRUCTURE,
-	IMAP_FETCH_MODSEQ,        /* RFC 7162 3.1.4 */
-	IMAP_FETCH_SECTION,       /* BODY[..], BODY.PEEK[..], RFC822, RFC822.HEADER/.TEXT */
-	IMAP_FETCH_BINARY,        /* BINARY[..], BINARY.PEEK[..] */
-	IMAP_FETCH_BINARY_SIZE,   /* BINARY.SIZE[..] */
+	IMAP_FETCH_MODSEQ,      /* RFC 7162 3.1.4 */
+	IMAP_FETCH_SECTION,     /* BODY[..], BODY.PEEK[..], RFC822, RFC822.HEADER/.TEXT */
+	IMAP_FETCH_BINARY,      /* BINARY[..], BINARY.PEEK[..] */
+	IMAP_FETCH_BINARY_SIZE, /* BINARY.SIZE[..] */
 };
 
 /* The last (non-numeric) part specifier of a section. */
 enum imap_fetch_spec {
-	IMAP_SPEC_NONE,           /* BODY[] or BODY[1.2]: the whole message or part */
+	IMAP_SPEC_NONE, /* BODY[] or BODY[1.2]: the whole message or part */
 	IMAP_SPEC_HEADER,
 	IMAP_SPEC_HEADER_FIELDS,
 	IMAP_SPEC_HEADER_FIELDS_NOT,
@@ -63,12 +63,12 @@ enum imap_fetch_alias {
 struct imap_fetch_item {
 	enum imap_fetch_kind kind;
 	enum imap_fetch_alias alias;
-	bool peek;                /* does not set \Seen */
+	bool peek; /* does not set \Seen */
 	/* section (SECTION, BINARY, BINARY_SIZE) */
-	uint32_t *part;           /* part numbers, e.g. {1, 2} for 1.2 */
+	uint32_t *part; /* part numbers, e.g. {1, 2} for 1.2 */
 	size_t depth;
 	enum imap_fetch_spec spec;
-	struct str *fields;       /* HEADER.FIELDS[.NOT] names as the client wrote them */
+	struct str *fields; /* HEADER.FIELDS[.NOT] names as the client wrote them */
 	size_t nfields;
 	/* <offset.length> */
 	bool partial;
@@ -79,8 +79,8 @@ struct imap_fetch_request {
 	struct imap_fetch_item *items;
 	size_t count;
 	bool has_uid, has_flags, has_modseq;
-	bool sets_seen;           /* some non-PEEK BODY[]/BINARY[] item */
-	bool needs_cache;         /* ENVELOPE, BODY(STRUCTURE), sections, BINARY */
+	bool sets_seen;   /* some non-PEEK BODY[]/BINARY[] item */
+	bool needs_cache; /* ENVELOPE, BODY(STRUCTURE), sections, BINARY */
 	/* Modifiers (RFC 7162 3.1.4.1, 3.2.6). */
 	bool has_changedsince;
 	uint64_t changedsince;
@@ -90,7 +90,7 @@ struct imap_fetch_request {
 /* Parses `text` (everything after "FETCH <set> "). 1 ok; -1 with
  * *error_r set (a static string) for a BAD response. */
 int imap_fetch_parse(struct pool *pool, struct str text, struct imap_fetch_request *req_r,
-		     const char **error_r);
+                     const char **error_r);
 
 /* Appends the response name of a section item, e.g. `BODY[1.HEADER]`,
  * `BODY[HEADER.FIELDS (SUBJECT FROM)]`, `BINARY[2]<0>`, `RFC822.TEXT`,
@@ -106,12 +106,12 @@ int imap_fetch_item_name(const struct imap_fetch_item *item, struct buf *out);
  * 6.4.5.1). Lines that are not fields (no colon) are dropped. -1 if out
  * cannot grow. */
 int imap_fetch_filter_header(struct str header, const struct str *names, size_t nnames,
-			     bool exclude, struct buf *out);
+                             bool exclude, struct buf *out);
 
 /* Applies <off.len> to a section of `size` octets: the slice to send.
  * RFC 9051 6.4.5: starting beyond the end gives an empty string, reading
  * beyond the end is truncated. */
-void imap_fetch_partial_range(const struct imap_fetch_item *item, uint64_t size,
-			      uint64_t *off_r, uint64_t *len_r);
+void imap_fetch_partial_range(const struct imap_fetch_item *item, uint64_t size, uint64_t *off_r,
+                              uint64_t *len_r);
 
 #endif

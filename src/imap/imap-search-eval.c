@@ -132,7 +132,8 @@ static int match_text(const struct imap_search_key *key, struct imap_search_msg 
 	while (header.p != NULL && mime_header_next(header, &pos, &name, &value, &raw) > 0) {
 		if (name.len == 0)
 			continue;
-		if (buf_append_str(&m->scratch, name) < 0 || buf_append_cstr(&m->scratch, ": ") < 0 ||
+		if (buf_append_str(&m->scratch, name) < 0 ||
+		    buf_append_cstr(&m->scratch, ": ") < 0 ||
 		    mime_decode_header_value(value, STR_NULL, &m->scratch) < 0 ||
 		    buf_append_char(&m->scratch, '\n') < 0)
 			return -1;
@@ -185,7 +186,7 @@ static bool keyword_has(const char *keywords, struct str kw)
 }
 
 static int match_key(const struct imap_search_key *key, struct imap_search_msg *m,
-		     const struct imap_seqset *saved, int64_t now)
+                     const struct imap_seqset *saved, int64_t now)
 {
 	const struct store_msg *msg = m->msg;
 	int ret;
@@ -265,7 +266,7 @@ static int match_key(const struct imap_search_key *key, struct imap_search_msg *
 }
 
 int imap_search_match(const struct imap_search_program *prog, struct imap_search_msg *m,
-		      const struct imap_seqset *saved, int64_t now)
+                      const struct imap_seqset *saved, int64_t now)
 {
 	int ret = match_key(&prog->root, m, saved, now);
 	/* A message that vanished while being read simply does not match. */

@@ -30,11 +30,11 @@ static const struct {
 	uint8_t flag;
 	bool set;
 } flag_keys[] = {
-	{ "ANSWERED", STORE_FLAG_ANSWERED, true },   { "DELETED", STORE_FLAG_DELETED, true },
-	{ "DRAFT", STORE_FLAG_DRAFT, true },         { "FLAGGED", STORE_FLAG_FLAGGED, true },
-	{ "SEEN", STORE_FLAG_SEEN, true },           { "UNANSWERED", STORE_FLAG_ANSWERED, false },
-	{ "UNDELETED", STORE_FLAG_DELETED, false },  { "UNDRAFT", STORE_FLAG_DRAFT, false },
-	{ "UNFLAGGED", STORE_FLAG_FLAGGED, false },  { "UNSEEN", STORE_FLAG_SEEN, false },
+    {"ANSWERED", STORE_FLAG_ANSWERED, true},  {"DELETED", STORE_FLAG_DELETED, true},
+    {"DRAFT", STORE_FLAG_DRAFT, true},        {"FLAGGED", STORE_FLAG_FLAGGED, true},
+    {"SEEN", STORE_FLAG_SEEN, true},          {"UNANSWERED", STORE_FLAG_ANSWERED, false},
+    {"UNDELETED", STORE_FLAG_DELETED, false}, {"UNDRAFT", STORE_FLAG_DRAFT, false},
+    {"UNFLAGGED", STORE_FLAG_FLAGGED, false}, {"UNSEEN", STORE_FLAG_SEEN, false},
 };
 
 /* Header keys that are shorthands for HEADER <field> <string>. */
@@ -42,12 +42,11 @@ static const struct {
 	const char *name;
 	const char *field;
 } header_keys[] = {
-	{ "FROM", "From" }, { "TO", "To" }, { "CC", "Cc" }, { "BCC", "Bcc" },
-	{ "SUBJECT", "Subject" },
+    {"FROM", "From"}, {"TO", "To"}, {"CC", "Cc"}, {"BCC", "Bcc"}, {"SUBJECT", "Subject"},
 };
 
-static const char *const months[] = { "jan", "feb", "mar", "apr", "may", "jun",
-				      "jul", "aug", "sep", "oct", "nov", "dec" };
+static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                     "jul", "aug", "sep", "oct", "nov", "dec"};
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian; m 1..12). */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -83,7 +82,7 @@ int imap_search_parse_date(struct str s, int64_t *day_r)
 			return -1;
 		year = year * 10 + (unsigned)(s.p[k] - '0');
 	}
-	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	if (day < 1 || day > mdays[month - 1])
 		return -1;
 	*day_r = days_from_civil(year, (unsigned)month, day);
@@ -105,7 +104,7 @@ static bool keyword_valid(struct str kw)
 }
 
 static int take_astring(struct search_parser *sp, const struct imap_arg **args, struct str *s_r,
-			const char *what)
+                        const char *what)
 {
 	if ((*args)->type == IMAP_ARG_EOL || !imap_arg_get_astring(*args, s_r))
 		return fail(sp, what);
@@ -114,7 +113,7 @@ static int take_astring(struct search_parser *sp, const struct imap_arg **args, 
 }
 
 static int take_number(struct search_parser *sp, const struct imap_arg **args, uint64_t *n_r,
-		       uint64_t max, const char *what)
+                       uint64_t max, const char *what)
 {
 	struct str s;
 	if (!imap_arg_get_atom(*args, &s) || str_to_u64(s, n_r) < 0 || *n_r > max)
@@ -151,7 +150,7 @@ static int set_needle(struct search_parser *sp, struct imap_search_key *key, str
 }
 
 static int parse_key(struct search_parser *sp, const struct imap_arg **args,
-		     struct imap_search_key *key, unsigned depth);
+                     struct imap_search_key *key, unsigned depth);
 
 static int key_cost_max(const struct imap_search_key *key)
 {
@@ -170,7 +169,7 @@ static int cost_cmp(const void *a, const void *b)
 
 /* Parses keys until EOL (a list's end) into an AND key. */
 static int parse_and(struct search_parser *sp, const struct imap_arg *args,
-		     struct imap_search_key *key, unsigned depth)
+                     struct imap_search_key *key, unsigned depth)
 {
 	size_t n = imap_args_count(args);
 	if (n == 0)
@@ -195,7 +194,7 @@ static int parse_and(struct search_parser *sp, const struct imap_arg *args,
 }
 
 static int parse_set_key(struct search_parser *sp, struct str s, struct imap_search_key *key,
-			 bool uid)
+                         bool uid)
 {
 	const char *err;
 	if (imap_seqset_parse(s, true, &key->set, &err) < 0)
@@ -214,7 +213,7 @@ static int parse_set_key(struct search_parser *sp, struct str s, struct imap_sea
 }
 
 static int parse_key(struct search_parser *sp, const struct imap_arg **args,
-		     struct imap_search_key *key, unsigned depth)
+                     struct imap_search_key *key, unsigned depth)
 {
 	const struct imap_arg *arg = *args;
 	memset(key, 0, sizeof(*key));
@@ -287,13 +286,14 @@ static int parse_key(struct search_parser *sp, const struct imap_arg **args,
 	}
 	if (str_eq_cstr_nocase(name, "LARGER") || str_eq_cstr_nocase(name, "SMALLER")) {
 		key->type = name.len == 6 ? IMAP_SK_LARGER : IMAP_SK_SMALLER;
-		return take_number(sp, args, &key->number, INT64_MAX, "LARGER/SMALLER needs a number");
+		return take_number(sp, args, &key->number, INT64_MAX,
+		                   "LARGER/SMALLER needs a number");
 	}
 	if (str_eq_cstr_nocase(name, "OLDER") || str_eq_cstr_nocase(name, "YOUNGER")) {
 		/* RFC 5032 4: interval = 1*DIGIT, seconds; must be non-zero. */
 		key->type = name.len == 5 ? IMAP_SK_OLDER : IMAP_SK_YOUNGER;
 		if (take_number(sp, args, &key->number, UINT32_MAX, "OLDER/YOUNGER needs seconds") <
-			    0 ||
+		        0 ||
 		    key->number == 0)
 			return fail(sp, "OLDER/YOUNGER needs a non-zero number of seconds");
 		return 1;
@@ -302,9 +302,9 @@ static int parse_key(struct search_parser *sp, const struct imap_arg **args,
 		const char *name;
 		enum imap_search_key_type type;
 	} date_keys[] = {
-		{ "BEFORE", IMAP_SK_BEFORE },		{ "ON", IMAP_SK_ON },
-		{ "SINCE", IMAP_SK_SINCE },		{ "SENTBEFORE", IMAP_SK_SENTBEFORE },
-		{ "SENTON", IMAP_SK_SENTON },		{ "SENTSINCE", IMAP_SK_SENTSINCE },
+	    {"BEFORE", IMAP_SK_BEFORE}, {"ON", IMAP_SK_ON},
+	    {"SINCE", IMAP_SK_SINCE},   {"SENTBEFORE", IMAP_SK_SENTBEFORE},
+	    {"SENTON", IMAP_SK_SENTON}, {"SENTSINCE", IMAP_SK_SENTSINCE},
 	};
 	for (size_t i = 0; i < sizeof(date_keys) / sizeof(date_keys[0]); i++) {
 		if (str_eq_cstr_nocase(name, date_keys[i].name)) {
@@ -449,10 +449,9 @@ static int parse_return(struct search_parser *sp, const struct imap_arg **args)
 }
 
 int imap_search_parse(struct pool *pool, const struct imap_arg *args,
-		      struct imap_search_program *prog_r, const char **error_r,
-		      bool *badcharset_r)
+                      struct imap_search_program *prog_r, const char **error_r, bool *badcharset_r)
 {
-	struct search_parser sp = { .pool = pool, .prog = prog_r };
+	struct search_parser sp = {.pool = pool, .prog = prog_r};
 	memset(prog_r, 0, sizeof(*prog_r));
 	*badcharset_r = false;
 	if (imap_arg_atom_equals(args, "RETURN")) {
@@ -508,7 +507,7 @@ static int resolve_key(struct imap_search_key *key, uint32_t msg_count, uint32_t
 }
 
 int imap_search_program_resolve(struct imap_search_program *prog, uint32_t msg_count,
-				uint32_t last_uid)
+                                uint32_t last_uid)
 {
 	return resolve_key(&prog->root, msg_count, last_uid);
 }

@@ -29,55 +29,55 @@
 struct pool;
 
 /* Keys in one program (every key and list counts), and nesting. */
-#define IMAP_SEARCH_MAX_KEYS 1000
+#define IMAP_SEARCH_MAX_KEYS  1000
 #define IMAP_SEARCH_MAX_DEPTH 30
 
 enum imap_search_key_type {
 	IMAP_SK_ALL,
-	IMAP_SK_SEQSET,     /* message sequence numbers */
-	IMAP_SK_UIDSET,     /* UID set, or "$" (the saved result, UIDs) */
-	IMAP_SK_FLAGS_SET,  /* all `flags` bits set */
+	IMAP_SK_SEQSET,      /* message sequence numbers */
+	IMAP_SK_UIDSET,      /* UID set, or "$" (the saved result, UIDs) */
+	IMAP_SK_FLAGS_SET,   /* all `flags` bits set */
 	IMAP_SK_FLAGS_UNSET, /* all `flags` bits clear */
 	IMAP_SK_KEYWORD,
 	IMAP_SK_UNKEYWORD,
 	IMAP_SK_RECENT,
 	IMAP_SK_LARGER,
 	IMAP_SK_SMALLER,
-	IMAP_SK_BEFORE,     /* internal date, by day */
+	IMAP_SK_BEFORE, /* internal date, by day */
 	IMAP_SK_ON,
 	IMAP_SK_SINCE,
 	IMAP_SK_SENTBEFORE, /* Date: header, by day */
 	IMAP_SK_SENTON,
 	IMAP_SK_SENTSINCE,
-	IMAP_SK_OLDER,      /* internal date, seconds before now (RFC 5032) */
+	IMAP_SK_OLDER, /* internal date, seconds before now (RFC 5032) */
 	IMAP_SK_YOUNGER,
-	IMAP_SK_MODSEQ,     /* modseq >= number (RFC 7162 3.1.5) */
-	IMAP_SK_HEADER,     /* field contains text (FROM, TO, CC, BCC, SUBJECT too) */
+	IMAP_SK_MODSEQ, /* modseq >= number (RFC 7162 3.1.5) */
+	IMAP_SK_HEADER, /* field contains text (FROM, TO, CC, BCC, SUBJECT too) */
 	IMAP_SK_BODY,
 	IMAP_SK_TEXT,
 	IMAP_SK_NOT,
 	IMAP_SK_OR,
-	IMAP_SK_AND,        /* a parenthesised list, and the program's top */
+	IMAP_SK_AND, /* a parenthesised list, and the program's top */
 };
 
 /* Evaluation cost classes. */
 enum imap_search_cost {
-	IMAP_SEARCH_COST_CHEAP = 0, /* in the session's message list */
+	IMAP_SEARCH_COST_CHEAP = 0,  /* in the session's message list */
 	IMAP_SEARCH_COST_HEADER = 1, /* needs the message's header */
-	IMAP_SEARCH_COST_BODY = 2,  /* needs the decoded body text */
+	IMAP_SEARCH_COST_BODY = 2,   /* needs the decoded body text */
 };
 
 struct imap_search_key {
 	enum imap_search_key_type type;
 	enum imap_search_cost cost;
-	struct imap_seqset set;     /* SEQSET, UIDSET (heap: freed by program_free) */
-	bool saved;                 /* UIDSET is "$" */
-	uint8_t flags;              /* FLAGS_SET / FLAGS_UNSET */
-	struct str keyword;         /* KEYWORD / UNKEYWORD */
-	uint64_t number;            /* LARGER/SMALLER/MODSEQ/OLDER/YOUNGER */
-	int64_t day;                /* dates: days since 1970-01-01 */
-	const char *field;          /* HEADER: the field name (NUL-terminated) */
-	struct str needle;          /* HEADER/BODY/TEXT: case-folded UTF-8 */
+	struct imap_seqset set;           /* SEQSET, UIDSET (heap: freed by program_free) */
+	bool saved;                       /* UIDSET is "$" */
+	uint8_t flags;                    /* FLAGS_SET / FLAGS_UNSET */
+	struct str keyword;               /* KEYWORD / UNKEYWORD */
+	uint64_t number;                  /* LARGER/SMALLER/MODSEQ/OLDER/YOUNGER */
+	int64_t day;                      /* dates: days since 1970-01-01 */
+	const char *field;                /* HEADER: the field name (NUL-terminated) */
+	struct str needle;                /* HEADER/BODY/TEXT: case-folded UTF-8 */
 	struct imap_search_key *children; /* NOT: 1, OR: 2, AND: nchildren */
 	size_t nchildren;
 };
@@ -92,13 +92,13 @@ enum imap_search_return {
 };
 
 struct imap_search_program {
-	struct imap_search_key root;  /* an AND of the keys given */
-	bool has_return;              /* RETURN (...) was given: answer with ESEARCH */
-	unsigned return_opts;         /* enum imap_search_return bits; RETURN () = ALL */
-	bool uses_modseq;             /* a MODSEQ key: add (MODSEQ n) to the result */
-	bool uses_saved;              /* "$" appears */
-	bool uses_seqset;             /* a message-sequence-number key appears */
-	enum imap_search_cost cost;   /* the most expensive key */
+	struct imap_search_key root; /* an AND of the keys given */
+	bool has_return;             /* RETURN (...) was given: answer with ESEARCH */
+	unsigned return_opts;        /* enum imap_search_return bits; RETURN () = ALL */
+	bool uses_modseq;            /* a MODSEQ key: add (MODSEQ n) to the result */
+	bool uses_saved;             /* "$" appears */
+	bool uses_seqset;            /* a message-sequence-number key appears */
+	enum imap_search_cost cost;  /* the most expensive key */
 };
 
 /* Parses the arguments of SEARCH / UID SEARCH. On -1, *error_r is the
@@ -106,8 +106,7 @@ struct imap_search_program {
  * (answer NO [BADCHARSET (UTF-8 US-ASCII)], RFC 9051 6.4.4), otherwise it
  * is a BAD. */
 int imap_search_parse(struct pool *pool, const struct imap_arg *args,
-		      struct imap_search_program *prog_r, const char **error_r,
-		      bool *badcharset_r);
+                      struct imap_search_program *prog_r, const char **error_r, bool *badcharset_r);
 
 /* Frees the heap parts (sequence sets). The pool parts go with the pool. */
 void imap_search_program_free(struct imap_search_program *prog);
@@ -115,7 +114,7 @@ void imap_search_program_free(struct imap_search_program *prog);
 /* Resolves the "*" of sequence sets: msg_count for MSN sets, last_uid for
  * UID sets. -1 on out of memory. */
 int imap_search_program_resolve(struct imap_search_program *prog, uint32_t msg_count,
-				uint32_t last_uid);
+                                uint32_t last_uid);
 
 /* One message under evaluation. The caller fills the first block; the
  * evaluator loads the content through `load` the first time a header or
@@ -123,21 +122,21 @@ int imap_search_program_resolve(struct imap_search_program *prog, uint32_t msg_c
 struct imap_search_msg {
 	uint32_t seq;
 	const struct store_msg *msg;
-	const char *keywords;       /* "" for none */
+	const char *keywords; /* "" for none */
 	bool recent;
 	/* Loads the message (whole, in memory) and its mime cache into
 	 * *text_r and *cache_r, valid until imap_search_msg_reset. 1 done, 0
 	 * the message is gone (it matches nothing), -1 error. */
 	int (*load)(void *ctx, const struct store_msg *msg, struct str *text_r,
-		    struct mime_cache *cache_r);
+	            struct mime_cache *cache_r);
 	void *load_ctx;
 
 	/* evaluator state */
-	int loaded;                 /* 0 not yet, 1 loaded, -1 failed/gone */
+	int loaded; /* 0 not yet, 1 loaded, -1 failed/gone */
 	struct str text;
 	struct mime_cache cache;
 	bool have_body, have_sent;
-	struct buf body_folded;     /* decoded, case-folded text of all text parts */
+	struct buf body_folded; /* decoded, case-folded text of all text parts */
 	struct buf scratch, scratch2;
 	int64_t sent_day;
 	bool sent_valid;
@@ -154,7 +153,7 @@ void imap_search_msg_free(struct imap_search_msg *m);
  * current time for OLDER/YOUNGER. 1 match, 0 no match, -1 error (out of
  * memory or the load failed). */
 int imap_search_match(const struct imap_search_program *prog, struct imap_search_msg *m,
-		      const struct imap_seqset *saved, int64_t now);
+                      const struct imap_seqset *saved, int64_t now);
 
 /* Parses an IMAP date ("1-Feb-1994", RFC 9051 9 date-text) into days since
  * the epoch. 1 ok, -1 invalid. */

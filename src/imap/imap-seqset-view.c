@@ -12,7 +12,7 @@ static int add_uid_as_msn(struct imap_session *s, uint32_t uid, struct imap_seqs
 }
 
 int imap_seqset_to_msns(struct imap_session *s, struct str text, bool uid,
-			struct imap_seqset *msns_r, const char **error_r)
+                        struct imap_seqset *msns_r, const char **error_r)
 {
 	struct imap_seqset set = IMAP_SEQSET_INIT;
 	uint32_t count = imap_view_count(s);
@@ -48,7 +48,7 @@ int imap_seqset_to_msns(struct imap_session *s, struct str text, bool uid,
 		bool star_empty = count == 0 && imap_seqset_is_empty(&set);
 		if (star_empty || imap_seqset_max(&set) > count) {
 			*error_r = count == 0 ? "No messages in the mailbox"
-					      : "Message sequence number out of range";
+			                      : "Message sequence number out of range";
 			imap_seqset_clear(&set);
 			return -1;
 		}
@@ -64,8 +64,8 @@ int imap_seqset_to_msns(struct imap_session *s, struct str text, bool uid,
 }
 
 int imap_seqset_msns_to_store(struct imap_session *s, const struct imap_seqset *msns,
-			      struct pool *pool, struct imap_seqset *uids_r,
-			      struct store_uidset *store_r)
+                              struct pool *pool, struct imap_seqset *uids_r,
+                              struct store_uidset *store_r)
 {
 	struct imap_seqset_iter it = IMAP_SEQSET_ITER_INIT;
 	uint32_t msn;
@@ -81,8 +81,8 @@ int imap_seqset_msns_to_store(struct imap_session *s, const struct imap_seqset *
 		if (ranges == NULL)
 			return -1;
 		for (size_t i = 0; i < uids_r->count; i++)
-			ranges[i] = (struct store_uid_range){ uids_r->ranges[i].lo,
-							      uids_r->ranges[i].hi };
+			ranges[i] =
+			    (struct store_uid_range){uids_r->ranges[i].lo, uids_r->ranges[i].hi};
 	}
 	store_r->ranges = ranges;
 	store_r->count = uids_r->count;

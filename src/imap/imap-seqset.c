@@ -88,7 +88,7 @@ static int seqset_scan(struct str text, struct imap_seqset *set, const char **er
 				*error_r = "Out of memory";
 				return -1;
 			}
-			set->ranges[set->count++] = (struct imap_seqset_range){ lo, hi };
+			set->ranges[set->count++] = (struct imap_seqset_range){lo, hi};
 		}
 		if (p == end)
 			return 1;
@@ -107,7 +107,7 @@ bool imap_seqset_is_syntax(struct str text)
 }
 
 int imap_seqset_parse(struct str text, bool allow_last, struct imap_seqset *set,
-		      const char **error_r)
+                      const char **error_r)
 {
 	set->count = 0;
 	set->last_result = false;
@@ -176,7 +176,7 @@ int imap_seqset_resolve(struct imap_seqset *set, uint32_t star)
 			continue;
 		if (lo == 0)
 			lo = 1;
-		set->ranges[out++] = (struct imap_seqset_range){ lo, hi };
+		set->ranges[out++] = (struct imap_seqset_range){lo, hi};
 	}
 	set->count = out;
 	seqset_normalize(set);
@@ -208,14 +208,14 @@ int imap_seqset_add_range(struct imap_seqset *set, uint32_t lo, uint32_t hi)
 		} else {
 			if (seqset_grow(set, set->count + 1) < 0)
 				return -1;
-			set->ranges[set->count++] = (struct imap_seqset_range){ lo, hi };
+			set->ranges[set->count++] = (struct imap_seqset_range){lo, hi};
 			seqset_normalize(set);
 			return 1;
 		}
 	}
 	if (seqset_grow(set, set->count + 1) < 0)
 		return -1;
-	set->ranges[set->count++] = (struct imap_seqset_range){ lo, hi };
+	set->ranges[set->count++] = (struct imap_seqset_range){lo, hi};
 	return 1;
 }
 
@@ -277,7 +277,7 @@ uint32_t imap_seqset_max(const struct imap_seqset *set)
 }
 
 bool imap_seqset_iter_next(const struct imap_seqset *set, struct imap_seqset_iter *it,
-			   uint32_t *n_r)
+                           uint32_t *n_r)
 {
 	while (it->range < set->count) {
 		const struct imap_seqset_range *r = &set->ranges[it->range];

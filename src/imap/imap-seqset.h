@@ -42,7 +42,7 @@ struct imap_seqset {
 	bool resolved;    /* sorted and merged, no "*" left */
 };
 
-#define IMAP_SEQSET_INIT ((struct imap_seqset){ NULL, 0, 0, false, true })
+#define IMAP_SEQSET_INIT ((struct imap_seqset){NULL, 0, 0, false, true})
 
 void imap_seqset_init(struct imap_seqset *set);
 /* Frees the ranges; the set is empty (resolved) afterwards and reusable. */
@@ -53,7 +53,7 @@ void imap_seqset_clear(struct imap_seqset *set);
  * a BAD response and set is left empty. set must be initialised; its
  * previous contents are dropped. */
 int imap_seqset_parse(struct str text, bool allow_last, struct imap_seqset *set,
-		      const char **error_r);
+                      const char **error_r);
 
 /* True if text is a syntactically valid sequence-set (no "$"). Cheap; used
  * by the SEARCH parser to tell a set from a search key. */
@@ -87,9 +87,9 @@ struct imap_seqset_iter {
 	size_t range;
 	uint64_t next; /* next number within ranges[range]; 0 = start of range */
 };
-#define IMAP_SEQSET_ITER_INIT ((struct imap_seqset_iter){ 0, 0 })
+#define IMAP_SEQSET_ITER_INIT ((struct imap_seqset_iter){0, 0})
 bool imap_seqset_iter_next(const struct imap_seqset *set, struct imap_seqset_iter *it,
-			   uint32_t *n_r);
+                           uint32_t *n_r);
 
 /* Appends the resolved set as "1:3,5,7:9" (nothing if empty). -1 if the
  * buffer's limit is reached. */
@@ -109,12 +109,12 @@ struct pool;
  * saved result (RFC 5182), empty when none was saved. 1 ok; -1 with
  * *error_r for a BAD. msns_r must be initialised. */
 int imap_seqset_to_msns(struct imap_session *s, struct str text, bool uid,
-			struct imap_seqset *msns_r, const char **error_r);
+                        struct imap_seqset *msns_r, const char **error_r);
 
 /* The UIDs of a resolved MSN set, as ranges for the store (allocated from
  * pool). -1 on out of memory. */
 int imap_seqset_msns_to_store(struct imap_session *s, const struct imap_seqset *msns,
-			      struct pool *pool, struct imap_seqset *uids_r,
-			      struct store_uidset *store_r);
+                              struct pool *pool, struct imap_seqset *uids_r,
+                              struct store_uidset *store_r);
 
 #endif

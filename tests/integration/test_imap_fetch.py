@@ -49,7 +49,7 @@ SECTIONS = [
 ]
 
 
-@pytest.mark.parametrize("section,expect", SECTIONS)
+@pytest.mark.parametrize("section,expect", SECTIONS, ids=[s for s, _ in SECTIONS])
 def test_sections_byte_exact(box, section, expect):
     peek = section.replace("BODY[", "BODY.PEEK[", 1)
     r = box.fetch("FETCH 1 (%s)" % peek)

@@ -8,46 +8,45 @@
 #include "imap/imap-fetch-body.h"
 #include "lib/pool.h"
 
-static const char message[] =
-	"From: a@example.com\r\n"
-	"Subject: nested\r\n"
-	"MIME-Version: 1.0\r\n"
-	"Content-Type: multipart/mixed; boundary=\"outer\"\r\n"
-	"\r\n"
-	"preamble\r\n"
-	"--outer\r\n"
-	"Content-Type: text/plain; charset=utf-8\r\n"
-	"Content-Transfer-Encoding: quoted-printable\r\n"
-	"\r\n"
-	"caf=C3=A9 =\r\n"
-	"au lait\r\n"
-	"--outer\r\n"
-	"Content-Type: application/octet-stream\r\n"
-	"Content-Transfer-Encoding: base64\r\n"
-	"\r\n"
-	"AAECAwQ=\r\n"
-	"--outer\r\n"
-	"Content-Type: message/rfc822\r\n"
-	"\r\n"
-	"Subject: inner\r\n"
-	"From: b@example.com\r\n"
-	"Content-Type: multipart/alternative; boundary=inner\r\n"
-	"\r\n"
-	"--inner\r\n"
-	"Content-Type: text/plain\r\n"
-	"\r\n"
-	"inner text\r\n"
-	"--inner\r\n"
-	"Content-Type: text/html\r\n"
-	"\r\n"
-	"<p>inner</p>\r\n"
-	"--inner--\r\n"
-	"--outer\r\n"
-	"Content-Type: text/plain\r\n"
-	"Content-Transfer-Encoding: x-uuencode\r\n"
-	"\r\n"
-	"begin 644 x\r\n"
-	"--outer--\r\n";
+static const char message[] = "From: a@example.com\r\n"
+                              "Subject: nested\r\n"
+                              "MIME-Version: 1.0\r\n"
+                              "Content-Type: multipart/mixed; boundary=\"outer\"\r\n"
+                              "\r\n"
+                              "preamble\r\n"
+                              "--outer\r\n"
+                              "Content-Type: text/plain; charset=utf-8\r\n"
+                              "Content-Transfer-Encoding: quoted-printable\r\n"
+                              "\r\n"
+                              "caf=C3=A9 =\r\n"
+                              "au lait\r\n"
+                              "--outer\r\n"
+                              "Content-Type: application/octet-stream\r\n"
+                              "Content-Transfer-Encoding: base64\r\n"
+                              "\r\n"
+                              "AAECAwQ=\r\n"
+                              "--outer\r\n"
+                              "Content-Type: message/rfc822\r\n"
+                              "\r\n"
+                              "Subject: inner\r\n"
+                              "From: b@example.com\r\n"
+                              "Content-Type: multipart/alternative; boundary=inner\r\n"
+                              "\r\n"
+                              "--inner\r\n"
+                              "Content-Type: text/plain\r\n"
+                              "\r\n"
+                              "inner text\r\n"
+                              "--inner\r\n"
+                              "Content-Type: text/html\r\n"
+                              "\r\n"
+                              "<p>inner</p>\r\n"
+                              "--inner--\r\n"
+                              "--outer\r\n"
+                              "Content-Type: text/plain\r\n"
+                              "Content-Transfer-Encoding: x-uuencode\r\n"
+                              "\r\n"
+                              "begin 644 x\r\n"
+                              "--outer--\r\n";
 
 static struct pool *pool;
 static struct buf blob;
@@ -86,9 +85,9 @@ static const char *section(const char *item_text)
 	CHECK(imap_fetch_read_range(fd, src.off, (size_t)src.len, &b) == 1);
 	struct buf *res = &b;
 	if (src.kind == IMAP_SOURCE_FILTERED) {
-		CHECK(imap_fetch_filter_header(buf_str(&b), req.items[0].fields, req.items[0].nfields,
-					       req.items[0].spec == IMAP_SPEC_HEADER_FIELDS_NOT,
-					       &f) == 1);
+		CHECK(imap_fetch_filter_header(
+		          buf_str(&b), req.items[0].fields, req.items[0].nfields,
+		          req.items[0].spec == IMAP_SPEC_HEADER_FIELDS_NOT, &f) == 1);
 		res = &f;
 	}
 	uint64_t off, len;
@@ -103,19 +102,18 @@ TEST(fetch_body_sections)
 {
 	CHECK_STREQ(section("BODY[]<0.20>"), "From: a@example.com\r");
 	CHECK_STREQ(section("BODY[HEADER]"),
-		    "From: a@example.com\r\nSubject: nested\r\nMIME-Version: 1.0\r\n"
-		    "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n");
+	            "From: a@example.com\r\nSubject: nested\r\nMIME-Version: 1.0\r\n"
+	            "Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n");
 	CHECK_STREQ(section("BODY[HEADER.FIELDS (subject)]"), "Subject: nested\r\n\r\n");
 	CHECK_STREQ(section("BODY[HEADER.FIELDS.NOT (From Content-Type MIME-Version)]"),
-		    "Subject: nested\r\n\r\n");
+	            "Subject: nested\r\n\r\n");
 	CHECK_STREQ(section("BODY[1]"), "caf=C3=A9 =\r\nau lait");
-	CHECK_STREQ(section("BODY[1.MIME]"),
-		    "Content-Type: text/plain; charset=utf-8\r\n"
-		    "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+	CHECK_STREQ(section("BODY[1.MIME]"), "Content-Type: text/plain; charset=utf-8\r\n"
+	                                     "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
 	CHECK_STREQ(section("BODY[2]"), "AAECAwQ=");
 	CHECK_STREQ(section("BODY[3.HEADER]"),
-		    "Subject: inner\r\nFrom: b@example.com\r\n"
-		    "Content-Type: multipart/alternative; boundary=inner\r\n\r\n");
+	            "Subject: inner\r\nFrom: b@example.com\r\n"
+	            "Content-Type: multipart/alternative; boundary=inner\r\n\r\n");
 	CHECK_STREQ(section("BODY[3.HEADER.FIELDS (FROM)]"), "From: b@example.com\r\n\r\n");
 	CHECK_STREQ(section("BODY[3.1]"), "inner text");
 	CHECK_STREQ(section("BODY[3.2]"), "<p>inner</p>");

@@ -28,15 +28,33 @@ static const char *names(const char *text)
 		if (i)
 			buf_append_char(&b, ' ');
 		switch (req.items[i].kind) {
-		case IMAP_FETCH_UID: buf_append_cstr(&b, "UID"); break;
-		case IMAP_FETCH_FLAGS: buf_append_cstr(&b, "FLAGS"); break;
-		case IMAP_FETCH_INTERNALDATE: buf_append_cstr(&b, "INTERNALDATE"); break;
-		case IMAP_FETCH_RFC822_SIZE: buf_append_cstr(&b, "RFC822.SIZE"); break;
-		case IMAP_FETCH_ENVELOPE: buf_append_cstr(&b, "ENVELOPE"); break;
-		case IMAP_FETCH_BODY: buf_append_cstr(&b, "BODY"); break;
-		case IMAP_FETCH_BODYSTRUCTURE: buf_append_cstr(&b, "BODYSTRUCTURE"); break;
-		case IMAP_FETCH_MODSEQ: buf_append_cstr(&b, "MODSEQ"); break;
-		default: imap_fetch_item_name(&req.items[i], &b); break;
+		case IMAP_FETCH_UID:
+			buf_append_cstr(&b, "UID");
+			break;
+		case IMAP_FETCH_FLAGS:
+			buf_append_cstr(&b, "FLAGS");
+			break;
+		case IMAP_FETCH_INTERNALDATE:
+			buf_append_cstr(&b, "INTERNALDATE");
+			break;
+		case IMAP_FETCH_RFC822_SIZE:
+			buf_append_cstr(&b, "RFC822.SIZE");
+			break;
+		case IMAP_FETCH_ENVELOPE:
+			buf_append_cstr(&b, "ENVELOPE");
+			break;
+		case IMAP_FETCH_BODY:
+			buf_append_cstr(&b, "BODY");
+			break;
+		case IMAP_FETCH_BODYSTRUCTURE:
+			buf_append_cstr(&b, "BODYSTRUCTURE");
+			break;
+		case IMAP_FETCH_MODSEQ:
+			buf_append_cstr(&b, "MODSEQ");
+			break;
+		default:
+			imap_fetch_item_name(&req.items[i], &b);
+			break;
 		}
 	}
 	str_copy_cstr(buf_str(&b), out, sizeof(out));
@@ -55,10 +73,12 @@ TEST(fetch_macros)
 
 TEST(fetch_simple_items)
 {
-	CHECK_STREQ(names("(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY BODYSTRUCTURE MODSEQ)"),
-		    "UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY BODYSTRUCTURE MODSEQ");
+	CHECK_STREQ(
+	    names("(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY BODYSTRUCTURE MODSEQ)"),
+	    "UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY BODYSTRUCTURE MODSEQ");
 	CHECK_STREQ(names("uid"), "UID");
-	CHECK_STREQ(names("(RFC822 RFC822.HEADER RFC822.TEXT)"), "RFC822 RFC822.HEADER RFC822.TEXT");
+	CHECK_STREQ(names("(RFC822 RFC822.HEADER RFC822.TEXT)"),
+	            "RFC822 RFC822.HEADER RFC822.TEXT");
 }
 
 TEST(fetch_sections)
@@ -73,8 +93,9 @@ TEST(fetch_sections)
 	CHECK_STREQ(names("BODY[4.2.TEXT]"), "BODY[4.2.TEXT]");
 	CHECK_STREQ(names("BODY[HEADER.FIELDS (SUBJECT)]"), "BODY[HEADER.FIELDS (SUBJECT)]");
 	CHECK_STREQ(names("BODY.PEEK[HEADER.FIELDS (Date From \"X-Odd\")]"),
-		    "BODY[HEADER.FIELDS (Date From X-Odd)]");
-	CHECK_STREQ(names("BODY[2.HEADER.FIELDS.NOT (To Cc)]"), "BODY[2.HEADER.FIELDS.NOT (To Cc)]");
+	            "BODY[HEADER.FIELDS (Date From X-Odd)]");
+	CHECK_STREQ(names("BODY[2.HEADER.FIELDS.NOT (To Cc)]"),
+	            "BODY[2.HEADER.FIELDS.NOT (To Cc)]");
 	CHECK_STREQ(names("BODY[]<0.2048>"), "BODY[]<0>");
 	CHECK_STREQ(names("BODY.PEEK[1]<100.10>"), "BODY[1]<100>");
 	CHECK_STREQ(names("BINARY[1]"), "BINARY[1]");
@@ -82,7 +103,7 @@ TEST(fetch_sections)
 	CHECK_STREQ(names("BINARY[]"), "BINARY[]");
 	CHECK_STREQ(names("BINARY.SIZE[3]"), "BINARY.SIZE[3]");
 	CHECK_STREQ(names("(FLAGS BODY[HEADER.FIELDS (A B)] UID)"),
-		    "FLAGS BODY[HEADER.FIELDS (A B)] UID");
+	            "FLAGS BODY[HEADER.FIELDS (A B)] UID");
 }
 
 TEST(fetch_seen_and_peek)
@@ -122,13 +143,37 @@ TEST(fetch_modifiers)
 TEST(fetch_bad_syntax)
 {
 	const char *bad[] = {
-		"", "()", "(FLAGS", "FLAGS)", "(FLAGS  UID)", "NOSUCH", "BODY[", "BODY[1",
-		"BODY[0]", "BODY[1.0]", "BODY[MIME]", "BODY[HEADER.FIELDS]",
-		"BODY[HEADER.FIELDS ()]", "BODY[HEADER.FIELDS (A]", "BODY[FOO]", "BODY[1.]",
-		"BODY[]<>", "BODY[]<1>", "BODY[]<1.0>", "BODY[]<a.b>", "BINARY[HEADER]",
-		"BINARY.SIZE[1]<0.1>", "BODY.PEEK", "BINARY", "BODY[]x", "FLAGS UID",
-		"BODY[HEADER.FIELDS (\"a:b\")]", "BODY[HEADER.FIELDS ({3}\r\nabc)]",
-		"BODY[4294967296]", "BODY[1.2.3.MIME.TEXT]", "(ALL FLAGS)",
+	    "",
+	    "()",
+	    "(FLAGS",
+	    "FLAGS)",
+	    "(FLAGS  UID)",
+	    "NOSUCH",
+	    "BODY[",
+	    "BODY[1",
+	    "BODY[0]",
+	    "BODY[1.0]",
+	    "BODY[MIME]",
+	    "BODY[HEADER.FIELDS]",
+	    "BODY[HEADER.FIELDS ()]",
+	    "BODY[HEADER.FIELDS (A]",
+	    "BODY[FOO]",
+	    "BODY[1.]",
+	    "BODY[]<>",
+	    "BODY[]<1>",
+	    "BODY[]<1.0>",
+	    "BODY[]<a.b>",
+	    "BINARY[HEADER]",
+	    "BINARY.SIZE[1]<0.1>",
+	    "BODY.PEEK",
+	    "BINARY",
+	    "BODY[]x",
+	    "FLAGS UID",
+	    "BODY[HEADER.FIELDS (\"a:b\")]",
+	    "BODY[HEADER.FIELDS ({3}\r\nabc)]",
+	    "BODY[4294967296]",
+	    "BODY[1.2.3.MIME.TEXT]",
+	    "(ALL FLAGS)",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct imap_fetch_request req;
@@ -182,14 +227,14 @@ TEST(fetch_partial_range)
 }
 
 static const char header[] = "Received: from a\r\n"
-			     "\tby b\r\n"
-			     "Subject: Hello\r\n"
-			     " world\r\n"
-			     "From: x@y\r\n"
-			     "subject : second\r\n"
-			     "not a field line\r\n"
-			     "To: z@y\r\n"
-			     "\r\n";
+                             "\tby b\r\n"
+                             "Subject: Hello\r\n"
+                             " world\r\n"
+                             "From: x@y\r\n"
+                             "subject : second\r\n"
+                             "not a field line\r\n"
+                             "To: z@y\r\n"
+                             "\r\n";
 
 static const char *filter(const char *const *list, size_t n, bool exclude)
 {
@@ -199,7 +244,7 @@ static const char *filter(const char *const *list, size_t n, bool exclude)
 		names[i] = str_c(list[i]);
 	struct buf b = BUF_INIT(0);
 	CHECK(imap_fetch_filter_header(str_make(header, sizeof(header) - 1), names, n, exclude,
-				       &b) == 1);
+	                               &b) == 1);
 	str_copy_cstr(buf_str(&b), out, sizeof(out));
 	buf_free(&b);
 	return out;
@@ -207,16 +252,16 @@ static const char *filter(const char *const *list, size_t n, bool exclude)
 
 TEST(fetch_header_fields)
 {
-	const char *subj[] = { "SUBJECT" };
+	const char *subj[] = {"SUBJECT"};
 	CHECK_STREQ(filter(subj, 1, false), "Subject: Hello\r\n world\r\nsubject : second\r\n\r\n");
-	const char *two[] = { "to", "Received" };
+	const char *two[] = {"to", "Received"};
 	CHECK_STREQ(filter(two, 2, false), "Received: from a\r\n\tby b\r\nTo: z@y\r\n\r\n");
-	const char *none[] = { "X-Nothing" };
+	const char *none[] = {"X-Nothing"};
 	CHECK_STREQ(filter(none, 1, false), "\r\n");
 	CHECK_STREQ(filter(two, 2, true),
-		    "Subject: Hello\r\n world\r\nFrom: x@y\r\nsubject : second\r\n\r\n");
+	            "Subject: Hello\r\n world\r\nFrom: x@y\r\nsubject : second\r\n\r\n");
 	/* A prefix of a name does not match. */
-	const char *pre[] = { "Subj" };
+	const char *pre[] = {"Subj"};
 	CHECK_STREQ(filter(pre, 1, false), "\r\n");
 }
 
@@ -237,8 +282,7 @@ TEST(fetch_header_without_blank_line)
 	/* A full output buffer is an error, not a truncated header. */
 	struct buf small = BUF_INIT(4);
 	struct str na = STR_LIT("a");
-	CHECK(imap_fetch_filter_header(str_make(lf, sizeof(lf) - 1), &na, 1, false, &small) ==
-	      -1);
+	CHECK(imap_fetch_filter_header(str_make(lf, sizeof(lf) - 1), &na, 1, false, &small) == -1);
 	buf_free(&small);
 	buf_free(&b);
 }

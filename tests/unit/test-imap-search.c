@@ -22,62 +22,74 @@ struct test_msg {
 #define T_MAR10 1710072000LL
 
 static struct test_msg msgs[] = {
-	{ "From: Alice <alice@example.com>\r\n"
-	  "To: bob@example.com\r\n"
-	  "Subject: Lunch plans\r\n"
-	  "Date: Sun, 10 Mar 2024 09:00:00 +0000\r\n"
-	  "\r\n"
-	  "Shall we meet at noon?\r\n",
-	  { .uid = 10, .size = 200, .flags = STORE_FLAG_SEEN, .internal_date = T_MAR10,
-	    .modseq = 5 },
-	  "", { 0 } },
-	{ "From: =?UTF-8?B?5byg5LiJ?= <zhang@example.cn>\r\n"
-	  "To: li@example.cn\r\n"
-	  "Cc: wang@example.cn\r\n"
-	  "Subject: =?GBK?B?1tDOxLLiytQ=?=\r\n"
-	  "Date: Mon, 11 Mar 2024 10:00:00 +0800\r\n"
-	  "MIME-Version: 1.0\r\n"
-	  "Content-Type: text/plain; charset=GBK\r\n"
-	  "Content-Transfer-Encoding: 8bit\r\n"
-	  "\r\n"
-	  "\xd5\xe2\xca\xc7\xd6\xd0\xce\xc4\xd3\xca\xbc\xfe\r\n",
-	  { .uid = 11, .size = 3000, .flags = STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED,
-	    .internal_date = T_MAR10 + 86400, .modseq = 9 },
-	  "$Work", { 0 } },
-	{ "From: chen@example.tw\r\n"
-	  "To: lin@example.tw\r\n"
-	  "Subject: Big5 test\r\n"
-	  "Date: Tue, 12 Mar 2024 10:00:00 +0800\r\n"
-	  "MIME-Version: 1.0\r\n"
-	  "Content-Type: multipart/mixed; boundary=XX\r\n"
-	  "\r\n"
-	  "--XX\r\n"
-	  "Content-Type: text/plain; charset=big5\r\n"
-	  "Content-Transfer-Encoding: base64\r\n"
-	  "\r\n"
-	  "pKSk5bT6uNU=\r\n"
-	  "--XX\r\n"
-	  "Content-Type: application/octet-stream\r\n"
-	  "\r\n"
-	  "BINARYSTUFF\r\n"
-	  "--XX--\r\n",
-	  { .uid = 12, .size = 50000, .flags = STORE_FLAG_DELETED | STORE_FLAG_SEEN,
-	    .internal_date = T_MAR10 + 2 * 86400, .modseq = 7 },
-	  "$Junk $Work", { 0 } },
-	{ "Subject: no date here\r\n"
-	  "X-Custom: Hello World\r\n"
-	  "\r\n"
-	  "Grüße aus München\r\n",
-	  { .uid = 20, .size = 10, .flags = STORE_FLAG_DRAFT, .internal_date = T_MAR10 - 86400,
-	    .modseq = 12 },
-	  "", { 0 } },
+    {"From: Alice <alice@example.com>\r\n"
+     "To: bob@example.com\r\n"
+     "Subject: Lunch plans\r\n"
+     "Date: Sun, 10 Mar 2024 09:00:00 +0000\r\n"
+     "\r\n"
+     "Shall we meet at noon?\r\n",
+     {.uid = 10, .size = 200, .flags = STORE_FLAG_SEEN, .internal_date = T_MAR10, .modseq = 5},
+     "",
+     {0}},
+    {"From: =?UTF-8?B?5byg5LiJ?= <zhang@example.cn>\r\n"
+     "To: li@example.cn\r\n"
+     "Cc: wang@example.cn\r\n"
+     "Subject: =?GBK?B?1tDOxLLiytQ=?=\r\n"
+     "Date: Mon, 11 Mar 2024 10:00:00 +0800\r\n"
+     "MIME-Version: 1.0\r\n"
+     "Content-Type: text/plain; charset=GBK\r\n"
+     "Content-Transfer-Encoding: 8bit\r\n"
+     "\r\n"
+     "\xd5\xe2\xca\xc7\xd6\xd0\xce\xc4\xd3\xca\xbc\xfe\r\n",
+     {.uid = 11,
+      .size = 3000,
+      .flags = STORE_FLAG_FLAGGED | STORE_FLAG_ANSWERED,
+      .internal_date = T_MAR10 + 86400,
+      .modseq = 9},
+     "$Work",
+     {0}},
+    {"From: chen@example.tw\r\n"
+     "To: lin@example.tw\r\n"
+     "Subject: Big5 test\r\n"
+     "Date: Tue, 12 Mar 2024 10:00:00 +0800\r\n"
+     "MIME-Version: 1.0\r\n"
+     "Content-Type: multipart/mixed; boundary=XX\r\n"
+     "\r\n"
+     "--XX\r\n"
+     "Content-Type: text/plain; charset=big5\r\n"
+     "Content-Transfer-Encoding: base64\r\n"
+     "\r\n"
+     "pKSk5bT6uNU=\r\n"
+     "--XX\r\n"
+     "Content-Type: application/octet-stream\r\n"
+     "\r\n"
+     "BINARYSTUFF\r\n"
+     "--XX--\r\n",
+     {.uid = 12,
+      .size = 50000,
+      .flags = STORE_FLAG_DELETED | STORE_FLAG_SEEN,
+      .internal_date = T_MAR10 + 2 * 86400,
+      .modseq = 7},
+     "$Junk $Work",
+     {0}},
+    {"Subject: no date here\r\n"
+     "X-Custom: Hello World\r\n"
+     "\r\n"
+     "Grüße aus München\r\n",
+     {.uid = 20,
+      .size = 10,
+      .flags = STORE_FLAG_DRAFT,
+      .internal_date = T_MAR10 - 86400,
+      .modseq = 12},
+     "",
+     {0}},
 };
 #define NMSGS (sizeof(msgs) / sizeof(msgs[0]))
 
 static int loads;
 
 static int test_load(void *ctx, const struct store_msg *msg, struct str *text_r,
-		     struct mime_cache *cache_r)
+                     struct mime_cache *cache_r)
 {
 	for (size_t i = 0; i < NMSGS; i++) {
 		if (&msgs[i].msg != msg)
@@ -103,7 +115,7 @@ static const struct imap_arg *parse_args(const char *line)
 	if (pool == NULL)
 		pool = pool_new(8192);
 	static bool init;
-	struct imap_parser_limits limits = { 65536, 65536 };
+	struct imap_parser_limits limits = {65536, 65536};
 	if (!init) {
 		CHECK(imap_parser_init(&parser, pool, &limits) == 1);
 		init = true;
@@ -130,7 +142,7 @@ static const struct imap_arg *parse_args(const char *line)
 }
 
 static int parse(const char *line, struct imap_search_program *prog, const char **err,
-		 bool *badcharset)
+                 bool *badcharset)
 {
 	const struct imap_arg *args = parse_args(line);
 	if (args == NULL) {
@@ -260,7 +272,9 @@ TEST(search_chinese_and_casefold)
 	CHECK_STREQ(run("CHARSET UTF-8 TEXT {6}\r\n\xe6\xb8\xac\xe8\xa9\xa6"), "12");
 	/* Non-ASCII case folding: GRÜSSE vs Grüße is not simple folding, but
 	 * MÜNCHEN vs München is. */
-	CHECK_STREQ(run("CHARSET UTF-8 BODY {8}\r\nM\xc3\x9c" "NCHEN"), "20");
+	CHECK_STREQ(run("CHARSET UTF-8 BODY {8}\r\nM\xc3\x9c"
+	                "NCHEN"),
+	            "20");
 }
 
 TEST(search_cheap_keys_first)
@@ -313,14 +327,38 @@ TEST(search_return_options)
 TEST(search_bad_syntax)
 {
 	const char *bad[] = {
-		"",		       "FOO",		  "BEFORE",	     "BEFORE 32-Jan-2024",
-		"BEFORE 1-Foo-2024",   "BEFORE 1-Jan-24", "ON 29-Feb-2023x", "LARGER",
-		"LARGER x",	       "LARGER -1",	  "UID",	     "UID x",
-		"UID 0",	       "0",		  "1:0",	     "NOT",
-		"OR SEEN",	       "()",		  "HEADER Subject",  "HEADER \"a:b\" x",
-		"KEYWORD",	       "KEYWORD \\Seen",  "KEYWORD (x)",     "MODSEQ",
-		"MODSEQ x",	       "MODSEQ \"/f\" bogus 5", "OLDER 0",   "YOUNGER x",
-		"SUBJECT",	       "BODY",		  "1,$",	     "(SEEN",
+	    "",
+	    "FOO",
+	    "BEFORE",
+	    "BEFORE 32-Jan-2024",
+	    "BEFORE 1-Foo-2024",
+	    "BEFORE 1-Jan-24",
+	    "ON 29-Feb-2023x",
+	    "LARGER",
+	    "LARGER x",
+	    "LARGER -1",
+	    "UID",
+	    "UID x",
+	    "UID 0",
+	    "0",
+	    "1:0",
+	    "NOT",
+	    "OR SEEN",
+	    "()",
+	    "HEADER Subject",
+	    "HEADER \"a:b\" x",
+	    "KEYWORD",
+	    "KEYWORD \\Seen",
+	    "KEYWORD (x)",
+	    "MODSEQ",
+	    "MODSEQ x",
+	    "MODSEQ \"/f\" bogus 5",
+	    "OLDER 0",
+	    "YOUNGER x",
+	    "SUBJECT",
+	    "BODY",
+	    "1,$",
+	    "(SEEN",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct imap_search_program prog;

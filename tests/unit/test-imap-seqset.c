@@ -52,8 +52,8 @@ TEST(seqset_star_beyond_last)
 
 TEST(seqset_bad_syntax)
 {
-	const char *bad[] = { "", "0", "0:5", "5:0", "-1", "1,", ",1", "1::2", "1:2:3", "a",
-			      "1 2", "01", "4294967296", "1,,2", "**", "$", "1,$", "1:" };
+	const char *bad[] = {"",  "0",   "0:5", "5:0",        "-1",   "1,", ",1", "1::2", "1:2:3",
+	                     "a", "1 2", "01",  "4294967296", "1,,2", "**", "$",  "1,$",  "1:"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct imap_seqset set = IMAP_SEQSET_INIT;
 		const char *err = NULL;
@@ -131,7 +131,7 @@ TEST(seqset_contains_iter_count)
 TEST(seqset_build_and_format)
 {
 	struct imap_seqset set = IMAP_SEQSET_INIT;
-	uint32_t uids[] = { 1, 2, 3, 5, 7, 8, 9, 100 };
+	uint32_t uids[] = {1, 2, 3, 5, 7, 8, 9, 100};
 	for (size_t i = 0; i < 8; i++)
 		CHECK(imap_seqset_add(&set, uids[i]) == 1);
 	struct buf b = BUF_INIT(0);
