@@ -162,6 +162,21 @@ static void echo_input(void *session)
 			conn_write_cstr(c, "+OK idle\r\n");
 			continue;
 		}
+		if (str_has_prefix_nocase(line, "FILE ")) {
+			/* FILE <n>: bytes 3..n-1 of a file holding "0123456789..." */
+			uint64_t n = 0;
+			str_to_u64(str_sub(line, 5, line.len - 5), &n);
+			FILE *f = tmpfile();
+			for (uint64_t i = 0; f && i < n; i++)
+				fputc('0' + (int)(i % 10), f);
+			if (f == NULL || fflush(f) != 0 || n < 3 ||
+			    conn_write_file(c, fileno(f), 3, (size_t)n - 3) != 1)
+				conn_write_cstr(c, "-ERR file");
+			if (f)
+				fclose(f); /* conn_write_file keeps its own dup */
+			conn_write_cstr(c, "\r\n+OK file\r\n");
+			continue;
+		}
 		if (str_eq(line, STR_LIT("INFO"))) {
 			conn_printf(c, "+OK tls=%d compressed=%d loopback=%d proto=%s\r\n",
 				    conn_is_tls(c), conn_is_compressed(c), conn_is_loopback(c),
@@ -224,7 +239,7 @@ static const struct proto_ops echo_ops = {
 
 static struct net_server *server;
 static pthread_t server_thread;
-static unsigned plain_port, tls_port;
+static unsigned plain_port, tls_port, v6_port;
 static char cert_dir[] = "/tmp/roost-net-test-XXXXXX";
 
 static void *server_main(void *arg)
@@ -279,13 +294,23 @@ static int start_server(void)
 	struct listener_config tls = { .proto = LISTENER_IMAPS, .address = "127.0.0.1" };
 	if (server == NULL ||
 	    net_server_listen(server, &plain, &echo_ops, "-ERR busy\r\n", err, sizeof(err)) < 0 ||
-	    net_server_listen(server, &tls, &echo_ops, "-ERR busy\r\n", err, sizeof(err)) < 0 ||
-	    net_server_start(server, err, sizeof(err)) < 0) {
+	    net_server_listen(server, &tls, &echo_ops, "-ERR busy\r\n", err, sizeof(err)) < 0) {
 		fprintf(stderr, "server: %s\n", err);
 		return -1;
 	}
 	plain_port = net_server_port(server, 0);
 	tls_port = net_server_port(server, 1);
+	int probe = socket(AF_INET6, SOCK_STREAM, 0);
+	if (probe >= 0) {
+		close(probe);
+		struct listener_config v6 = { .proto = LISTENER_IMAP, .address = "::1" };
+		if (net_server_listen(server, &v6, &echo_ops, NULL, err, sizeof(err)) == 1)
+			v6_port = net_server_port(server, 2);
+	}
+	if (net_server_start(server, err, sizeof(err)) < 0) {
+		fprintf(stderr, "server: %s\n", err);
+		return -1;
+	}
 	config_free(&config);
 	return pthread_create(&server_thread, NULL, server_main, NULL) == 0 ? 1 : -1;
 }
@@ -683,6 +708,76 @@ TEST(implicit_tls_greeting_after_handshake_then_compress)
 	CHECK_STREQ(buf, "+OK tls=1 compressed=0 loopback=1 proto=echo");
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
+	close(fd);
+}
+
+static void expect_file(const char *got, size_t len, size_t n)
+{
+	bool ok = len == n - 3;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = got[i] == (char)('0' + (i + 3) % 10);
+	CHECK(ok);
+}
+
+TEST(write_file_plain)
+{
+	int fd = greeted(plain_port);
+	size_t n = 300000;
+	send_str(fd, "FILE 300000\r\n");
+	static char got[300000];
+	size_t have = 0;
+	while (have < n - 3) {
+		ssize_t r = recv(fd, got + have, n - 3 - have, 0);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	expect_file(got, have, n);
+	CHECK(expect_line(fd, ""));
+	CHECK(expect_line(fd, "+OK file"));
+	close(fd);
+}
+
+TEST(write_file_through_tls)
+{
+	int fd = client_connect(tls_port);
+	SSL_CTX *ctx = client_ctx();
+	SSL *ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	CHECK(SSL_connect(ssl) == 1);
+	char buf[256];
+	CHECK(ssl_line(ssl, buf, sizeof(buf)) > 0);
+	SSL_write(ssl, "FILE 100000\r\n", 13);
+	static char got[100000];
+	size_t have = 0, n = 100000;
+	while (have < n - 3) {
+		int r = SSL_read(ssl, got + have, (int)(n - 3 - have));
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	expect_file(got, have, n);
+	CHECK(ssl_line(ssl, buf, sizeof(buf)) == 0);
+	CHECK(ssl_line(ssl, buf, sizeof(buf)) > 0);
+	CHECK_STREQ(buf, "+OK file");
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+}
+
+TEST(ipv6_loopback_listener)
+{
+	if (v6_port == 0)
+		return; /* no IPv6 on this host */
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)v6_port),
+				     .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct timeval tv = { 5, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	CHECK(connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0);
+	CHECK(expect_line(fd, "+OK echo ready"));
+	send_str(fd, "INFO\r\n");
+	CHECK(expect_line(fd, "+OK tls=0 compressed=0 loopback=1 proto=echo"));
 	close(fd);
 }
 
