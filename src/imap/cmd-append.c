@@ -194,6 +194,15 @@ static int parse_msg_params(struct imap_session *s, struct pool *pool, const str
 	return 1;
 }
 
+/* A finished message argument: a streamed literal, or RFC 6855's
+ * "UTF8 (literal8)" list around one. */
+static bool is_message_arg(const struct imap_arg *a)
+{
+	return a->type == IMAP_ARG_LITERAL_STREAMED ||
+	       (a->type == IMAP_ARG_LIST && a->list_count == 1 &&
+		a->list[0].type == IMAP_ARG_LITERAL_STREAMED);
+}
+
 /* Refuses the message literal now: the tagged answer goes out at once,
  * and the parser drops the rest of the command. */
 static void refuse(struct imap_session *s, const char *word, const char *text)
@@ -280,8 +289,18 @@ void imap_append_msg_literal(struct imap_session *s)
 	/* The parameters of this message start after the previous one. */
 	size_t n = imap_args_count(args), from = 1;
 	for (size_t i = 0; i < n; i++)
-		if (args[i].type == IMAP_ARG_LITERAL_STREAMED)
+		if (is_message_arg(&args[i]))
 			from = i + 1;
+	if (lit->depth == 1) {
+		/* RFC 6855 4: utf8-literal = "UTF8" SP "(" literal8 ")"; the
+		 * list being read is the last argument so far. */
+		if (n < 2 || !imap_arg_atom_equals(&args[n - 2], "UTF8") || !lit->literal8 ||
+		    n - 2 < from) {
+			refuse(s, "BAD", "A literal in an APPEND list must be UTF8 (~{n})");
+			return;
+		}
+		n -= 2;
+	}
 	struct store_append_req req;
 	const char *err;
 	if (parse_msg_params(s, s->cmd_pool, args, from, n, &req, &err) < 0) {
@@ -424,7 +443,7 @@ int cmd_append(struct imap_cmd *cmd)
 	struct imap_append_ctx *a = s->append;
 	size_t streamed = 0;
 	for (const struct imap_arg *x = cmd->args; x->type != IMAP_ARG_EOL; x++)
-		if (x->type == IMAP_ARG_LITERAL_STREAMED)
+		if (is_message_arg(x))
 			streamed++;
 
 	if (a == NULL || streamed == 0) {
@@ -434,7 +453,7 @@ int cmd_append(struct imap_cmd *cmd)
 	}
 	/* Nothing may follow the last message. */
 	size_t n = imap_args_count(cmd->args);
-	if (cmd->args[n - 1].type != IMAP_ARG_LITERAL_STREAMED) {
+	if (!is_message_arg(&cmd->args[n - 1])) {
 		imap_append_abort(s);
 		imap_cmd_bad(cmd, "Unexpected arguments after the message");
 		return 1;

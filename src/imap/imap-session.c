@@ -351,8 +351,11 @@ static void literal_header(struct imap_session *s)
 	const char *name = imap_parser_command(&s->parser);
 	const char *tag = imap_parser_tag(&s->parser);
 
-	/* APPEND's message literals are streamed to the store. */
-	if (strcmp(name, "APPEND") == 0 && lit->depth == 0 && lit->arg_index >= 1) {
+	/* APPEND's message literals are streamed to the store: at the top
+	 * level after the mailbox, or as the only element of a list
+	 * (RFC 6855 4: UTF8 (~{n}...)). */
+	if (strcmp(name, "APPEND") == 0 && ((lit->depth == 0 && lit->arg_index >= 1) ||
+					    (lit->depth == 1 && lit->arg_index == 0))) {
 		imap_append_msg_literal(s);
 		return;
 	}

@@ -231,3 +231,23 @@ def test_idle_push_from_cli_delivery_and_pop3(core):
     assert line in (b"* 1 EXPUNGE", b"* 1 FETCH (UID 1 FLAGS (\\Seen))"), line
     c.send("DONE\r\n")
     c.read_tagged("i1")
+
+
+def test_append_utf8_data_extension(core):
+    """RFC 6855 4: APPEND ... UTF8 (~{n}) for messages with UTF-8 headers."""
+    c = core.connect()
+    c.ok("ENABLE UTF8=ACCEPT")
+    msg = "Subject: 你好\r\nFrom: 张三 <z@example.com>\r\n\r\n正文\r\n".encode()
+    tag = c.tag()
+    c.send(b"%s APPEND INBOX (\\Seen) UTF8 (~{%d+}\r\n%s)\r\n" % (tag.encode(), len(msg), msg))
+    u, t = c.read_tagged(tag)
+    assert b"[APPENDUID" in t, t
+    c.ok("SELECT INBOX")
+    u, t = c.ok("FETCH 1 (FLAGS BODY.PEEK[])")
+    assert u[0].endswith(msg + b")") and b"\\Seen" in u[0]
+    # a plain literal in a list is not a message
+    tag = c.tag()
+    c.send(b"%s APPEND INBOX UTF8 ({%d+}\r\n%s)\r\n" % (tag.encode(), len(msg), msg))
+    line = c.line()
+    assert line.startswith(tag.encode() + b" BAD"), line
+    c.ok("NOOP")
