@@ -251,10 +251,15 @@ static int end_of_head(struct http_parser *p)
 		return fail(p, 411, "a request body needs a Content-Length");
 	if (r->content_length > HTTP_BODY_MAX)
 		return fail(p, 413, "the request body is too large");
+	struct str expect = http_request_field(p, "Expect");
+	if (expect.p != NULL && !str_eq_cstr_nocase(expect, "100-continue"))
+		return fail(p, 417, "only the 100-continue expectation is supported");
 	if (r->content_length == 0) {
 		p->state = HTTP_PS_DONE;
 		return 1;
 	}
+	/* RFC 9110 10.1.1: 100-continue means nothing from a 1.0 client. */
+	r->expect_continue = expect.p != NULL && r->version_minor == 1;
 	p->state = HTTP_PS_BODY;
 	return 0;
 }
@@ -391,6 +396,8 @@ const char *http_status_text(unsigned status)
 		return "Length Required";
 	case 413:
 		return "Content Too Large";
+	case 417:
+		return "Expectation Failed";
 	case 414:
 		return "URI Too Long";
 	case 429:

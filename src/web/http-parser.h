@@ -23,6 +23,7 @@
  *   line longer than HTTP_LINE_MAX           431
  *   body longer than HTTP_BODY_MAX           413
  *   HTTP version other than 1.0/1.1          505
+ *   an Expect other than 100-continue        417
  *   anything malformed                       400
  *
  * After an error the parser is dead (http_parser_reset to reuse it): the
@@ -72,6 +73,10 @@ struct http_request {
 	/* Persistent connection after this request (RFC 9112 9.3): HTTP/1.1
 	 * unless "Connection: close"; HTTP/1.0 only with "keep-alive". */
 	bool keep_alive;
+	/* "Expect: 100-continue" with a body still to come (RFC 9110
+	 * 10.1.1): the connection should send "100 Continue" while the parser
+	 * waits for the body. Another expectation is refused with 417. */
+	bool expect_continue;
 	unsigned n_fields;
 	struct http_field fields[HTTP_FIELDS_MAX];
 };

@@ -55,6 +55,7 @@ struct web_session {
 	size_t pending_off, pending_len;
 	time_t request_started; /* 0: no byte of the next request yet */
 	bool busy;              /* a job or a delayed answer is outstanding */
+	bool sent_continue;     /* "100 Continue" went out for this request */
 	unsigned requests;
 	struct event *delay_timer;
 	struct web_response *delayed;
@@ -158,7 +159,9 @@ static void send_response(struct web_session *s, struct web_response *r, bool ke
 	            r->status, http_status_text(r->status), date, r->content_type, r->body.len,
 	            security_headers,
 	            conn_is_tls(s->c) ? "Strict-Transport-Security: max-age=31536000\r\n" : "",
-	            keep_alive ? "" : "Connection: close\r\n");
+	            !keep_alive               ? "Connection: close\r\n"
+	            : req->version_minor == 0 ? "Connection: keep-alive\r\n"
+	                                      : "");
 	conn_write(s->c, r->headers, r->headers_len);
 	conn_write_cstr(s->c, "\r\n");
 	if (!head)
@@ -170,6 +173,7 @@ static void finish_request(struct web_session *s, bool keep_alive)
 {
 	http_parser_reset(&s->parser);
 	s->request_started = 0;
+	s->sent_continue = false;
 	if (!keep_alive)
 		conn_close(s->c, "http: done");
 }
@@ -1168,6 +1172,12 @@ static void process_input(struct web_session *s)
 			return;
 		}
 		if (r == 0) {
+			if (s->parser.state == HTTP_PS_BODY && s->parser.req.expect_continue &&
+			    !s->sent_continue) {
+				/* RFC 9110 15.2.1: the interim answer, then the body. */
+				conn_write_cstr(s->c, "HTTP/1.1 100 Continue\r\n\r\n");
+				s->sent_continue = true;
+			}
 			if (now - s->request_started > WEB_REQUEST_TIMEOUT) {
 				respond_simple(s, 408, "the request took too long", false, NULL);
 				return;

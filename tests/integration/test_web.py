@@ -480,3 +480,63 @@ def test_requests_survive_sigterm_cleanly(roostd):
     time.sleep(0.2)
     assert d.stop() == 0
     s.close()
+
+
+def recv_until(s, needle, limit=10):
+    data = b""
+    deadline = time.time() + limit
+    while needle not in data and time.time() < deadline:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_expect_100_continue(roostd):
+    d = web_daemon(roostd)
+    body = ('<Autodiscover><Request><EMailAddress>%s</EMailAddress></Request></Autodiscover>'
+            % ADDR).encode()
+    s = socket.create_connection(("127.0.0.1", d.ports["http"]), timeout=10)
+    s.sendall(b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: h\r\n"
+              b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+    interim = recv_until(s, b"\r\n\r\n")
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    s.sendall(body)
+    final = recv_until(s, b"</Autodiscover>")
+    assert final.startswith(b"HTTP/1.1 200 OK\r\n") and b"<Type>IMAP</Type>" in final
+    s.close()
+    assert raw(d, b"POST /login HTTP/1.1\r\nHost: h\r\nExpect: magic\r\nContent-Length: 1\r\n"
+                  b"\r\nx").startswith(b"HTTP/1.1 417 ")
+
+
+def test_http10_keep_alive(roostd):
+    d = web_daemon(roostd)
+    s = socket.create_connection(("127.0.0.1", d.ports["http"]), timeout=10)
+    s.sendall(b"GET /favicon.svg HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    first = recv_until(s, b"</svg>\n")
+    assert b"Connection: keep-alive\r\n" in first
+    s.sendall(b"GET /favicon.svg HTTP/1.0\r\n\r\n")
+    second = recv_until(s, b"</svg>\n")
+    assert b"Connection: close\r\n" in second
+    assert s.recv(100) == b""  # closed after a plain 1.0 request
+    s.close()
+
+
+def test_timeouts(roostd):
+    d = web_daemon(roostd, extra="preauth_timeout = 2\n")
+    # Half a request, then silence: 408, then the connection closes.
+    s = socket.create_connection(("127.0.0.1", d.ports["http"]), timeout=10)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: h\r\n")
+    t0 = time.time()
+    data = recv_until(s, b"took too long")
+    assert data.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert 1.5 < time.time() - t0 < 8
+    assert s.recv(100) == b""
+    s.close()
+    # An idle keep-alive connection just closes.
+    s = socket.create_connection(("127.0.0.1", d.ports["http"]), timeout=10)
+    s.sendall(b"GET /favicon.svg HTTP/1.1\r\nHost: h\r\n\r\n")
+    recv_until(s, b"</svg>\n")
+    assert recv_until(s, b"never") == b""
+    s.close()

@@ -268,6 +268,37 @@ TEST(bodies)
 	http_parser_free(&p);
 }
 
+TEST(expect)
+{
+	struct http_parser p;
+	http_parser_init(&p);
+	unsigned st;
+	size_t used;
+	/* Head complete, body pending: the flag tells the connection to send
+	 * 100 Continue. */
+	CHECK(parse_all_ways(&p,
+	                     "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-Continue\r\n"
+	                     "Content-Length: 2\r\n\r\n",
+	                     &st, &used) == 0);
+	CHECK(p.state == HTTP_PS_BODY && http_parser_request(&p)->expect_continue);
+	CHECK(http_parser_feed(&p, "ok", 2, &used) == 1);
+	/* Without a body there is nothing to continue. */
+	CHECK(parse_all_ways(&p, "GET / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n\r\n", &st,
+	                     &used) == 1);
+	CHECK(!http_parser_request(&p)->expect_continue);
+	/* HTTP/1.0 ignores it (RFC 9110 10.1.1). */
+	CHECK(parse_all_ways(&p,
+	                     "POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+	                     &st, &used) == 0);
+	CHECK(!http_parser_request(&p)->expect_continue);
+	CHECK(parse_all_ways(&p,
+	                     "POST / HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\n"
+	                     "Content-Length: 1\r\n\r\nx",
+	                     &st, &used) == -1 &&
+	      st == 417);
+	http_parser_free(&p);
+}
+
 TEST(body_at_the_limit)
 {
 	struct http_parser p;
