@@ -128,13 +128,17 @@ static int match_text(const struct imap_search_key *key, struct imap_search_msg 
 	struct str header = top_header(m);
 	struct str name, value, raw;
 	size_t pos = 0;
+	/* Raw 8-bit header text (a GBK Subject without RFC 2047) is read in
+	 * the message's own charset, as mail readers do. */
+	struct mime_part_info top;
+	struct str charset = mime_cache_part(&m->cache, 0, &top) > 0 ? top.charset : STR_NULL;
 	buf_reset(&m->scratch);
 	while (header.p != NULL && mime_header_next(header, &pos, &name, &value, &raw) > 0) {
 		if (name.len == 0)
 			continue;
 		if (buf_append_str(&m->scratch, name) < 0 ||
 		    buf_append_cstr(&m->scratch, ": ") < 0 ||
-		    mime_decode_header_value(value, STR_NULL, &m->scratch) < 0 ||
+		    mime_decode_header_value(value, charset, &m->scratch) < 0 ||
 		    buf_append_char(&m->scratch, '\n') < 0)
 			return -1;
 	}

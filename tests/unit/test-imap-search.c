@@ -35,6 +35,7 @@ static struct test_msg msgs[] = {
      "To: li@example.cn\r\n"
      "Cc: wang@example.cn\r\n"
      "Subject: =?GBK?B?1tDOxLLiytQ=?=\r\n"
+     "X-Raw: \xbb\xe1\xd2\xe9\r\n"
      "Date: Mon, 11 Mar 2024 10:00:00 +0800\r\n"
      "MIME-Version: 1.0\r\n"
      "Content-Type: text/plain; charset=GBK\r\n"
@@ -270,6 +271,10 @@ TEST(search_chinese_and_casefold)
 	CHECK_STREQ(run("CHARSET UTF-8 FROM {6}\r\n\xe5\xbc\xa0\xe4\xb8\x89"), "11");
 	/* 測試 (Big5 part) */
 	CHECK_STREQ(run("CHARSET UTF-8 TEXT {6}\r\n\xe6\xb8\xac\xe8\xa9\xa6"), "12");
+	/* A raw (not RFC 2047) GBK header is read in the message's charset,
+	 * by HEADER and by TEXT alike: "会议" in the X-Raw field. */
+	CHECK_STREQ(run("CHARSET UTF-8 TEXT {6}\r\n\xe4\xbc\x9a\xe8\xae\xae"), "11");
+	CHECK_STREQ(run("CHARSET UTF-8 HEADER X-Raw {6}\r\n\xe4\xbc\x9a\xe8\xae\xae"), "11");
 	/* Non-ASCII case folding: GRÜSSE vs Grüße is not simple folding, but
 	 * MÜNCHEN vs München is. */
 	CHECK_STREQ(run("CHARSET UTF-8 BODY {8}\r\nM\xc3\x9c"
