@@ -15,8 +15,9 @@
  *
  * The message is streamed, never held whole: each recipient gets a store
  * blob (a temp file in its own store) opened at DATA with the added header
- * fields; the content is gathered in wbuf (32 KiB) and written to every
- * blob when full. After the final ".", one job appends each blob and the
+ * fields; the content is gathered in wbuf (64 KiB) and, when nearly full,
+ * written to every blob by a job on the pool (input suspended meanwhile,
+ * so a large message to many recipients never blocks the event loop). After the final ".", one job appends each blob and the
  * replies go out in RCPT order, each "250" only after that copy's
  * store_append returned (RFC 2033 4.2). Direct blobs cost one write per
  * recipient and no extra copy, against a spool file's write plus one read
@@ -53,7 +54,7 @@
 /* Bytes read from the connection at a time. */
 #define LMTP_IN_SIZE 4096
 /* Content gathered before it is written to the recipients' blobs. */
-#define LMTP_WBUF_SIZE (32 * 1024)
+#define LMTP_WBUF_SIZE (64 * 1024)
 /* RFC 5321 4.5.3.2.7: a server waits at least 5 minutes for a command. */
 #define LMTP_IDLE_TIMEOUT 300
 /* Reply text of one recipient. */
@@ -299,6 +300,20 @@ static void wbuf_flush(struct lmtp_session *s)
 	buf_reset(&s->wbuf);
 }
 
+static void flush_work(void *arg)
+{
+	wbuf_flush(arg);
+}
+
+static void flush_done(void *arg)
+{
+	struct lmtp_session *s = arg;
+	s->busy = false;
+	conn_input_resume(s->c);
+	if (!conn_is_closing(s->c))
+		session_process(s);
+}
+
 static void data_begin(struct lmtp_session *s)
 {
 	buf_init(&s->wbuf, LMTP_WBUF_SIZE);
@@ -330,20 +345,29 @@ static void data_chunk(struct lmtp_session *s, struct str text)
 		buf_reset(&s->wbuf);
 		return;
 	}
-	while (text.len > 0) {
-		size_t room = LMTP_WBUF_SIZE - s->wbuf.len;
-		size_t n = text.len < room ? text.len : room;
-		buf_append(&s->wbuf, text.p, n);
-		text.p += n;
-		text.len -= n;
-		if (s->wbuf.len >= LMTP_WBUF_SIZE)
+	/* An item is at most LMTP_IN_SIZE bytes (a view into in[] or a
+	 * literal), and a flush starts whenever less room is left: it fits. */
+	if (buf_append(&s->wbuf, text.p, text.len) < 0) {
+		wbuf_flush(s); /* cannot happen; stay correct anyway */
+		buf_append(&s->wbuf, text.p, text.len);
+	}
+	if (LMTP_WBUF_SIZE - s->wbuf.len < LMTP_IN_SIZE) {
+		/* Writing to every recipient's blob is disk work: on the
+		 * pool, with input suspended meanwhile (back-pressure). */
+		s->busy = true;
+		conn_input_suspend(s->c);
+		if (conn_run_async(s->c, flush_work, flush_done, s) < 0) {
 			wbuf_flush(s);
+			s->busy = false;
+			conn_input_resume(s->c);
+		}
 	}
 }
 
 static void deliver_work(void *arg)
 {
 	struct lmtp_session *s = arg;
+	wbuf_flush(s);
 	for (unsigned i = 0; i < s->n_rcpts; i++) {
 		struct lmtp_rcpt *r = s->rcpts[i];
 		if (r->state != RCPT_ACCEPTED || r->failed)
@@ -444,8 +468,6 @@ static void data_end(struct lmtp_session *s)
 		deliver_finish(s);
 		return;
 	}
-	wbuf_flush(s);
-	buf_free(&s->wbuf);
 	s->busy = true;
 	conn_input_suspend(s->c);
 	if (conn_run_async(s->c, deliver_work, deliver_done, s) < 0) {
