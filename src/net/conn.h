@@ -14,7 +14,23 @@
  * not keep the pointer. conn_close() never frees anything synchronously,
  * so it is safe to call from inside any callback.
  *
- * Return convention: -1 error, 0 need more / nothing, 1 done. */
+ * Return convention: -1 error, 0 need more / nothing, 1 done.
+ *
+ * Refinements made while implementing (compatible with the first
+ * version; nothing was removed or renamed):
+ *   - conn_read_line: max_len is capped at CONN_INPUT_HIGH - 2 (a longer
+ *     line could never complete while the input buffer stops growing);
+ *   - conn_starttls also returns -1 when compression is on or another
+ *     switch is pending; conn_compress when a switch is pending;
+ *   - output is flushed (and, with COMPRESS, Z_SYNC_FLUSHed) when the
+ *     callback that queued it returns, whichever callback it was;
+ *   - conn_close waits at most 5 seconds for its output (shutdown_grace at
+ *     shutdown); a timeout or shutdown closes the same way after
+ *     ops->timeout / ops->shutdown queued their goodbye;
+ *   - wakeups still alive when ops->close returns are freed by the net
+ *     layer (the session cannot reach them any more).
+ * The programs' side (listeners, workers, limits, shutdown) is
+ * net/server.h; TLS contexts are net/tls.h. */
 #ifndef ROOST_NET_CONN_H
 #define ROOST_NET_CONN_H
 

@@ -182,7 +182,9 @@ static void worker_shutdown_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
 	w->shutting_down = true;
+	pthread_mutex_lock(&w->server->limits_lock);
 	unsigned grace = w->server->limits.shutdown_grace;
+	pthread_mutex_unlock(&w->server->limits_lock);
 	for (struct conn *c = w->conns; c;) {
 		/* conn_server_shutdown never frees c: the close is deferred. */
 		struct conn *next = conn_next(c);
