@@ -376,3 +376,30 @@ def test_example_config_is_valid(tls_cert):
     p = run_roostd(conf, "-t")
     assert p.returncode == 0, p.stderr
     assert "(5 listeners)" in p.stdout
+
+
+@pytest.mark.skipif("san" in os.path.basename(os.path.normpath(BUILD)),
+                    reason="sanitizer builds use far more memory per allocation")
+def test_idle_connections_cost_little_memory(roostd):
+    """An idle connection (greeted, not logged in) costs well under 20 KiB
+    of daemon memory, over plain TCP and over TLS."""
+    d = roostd("max_connections_per_ip = 1000\n")
+
+    def rss_kib():
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+
+    n = 200
+    for proto, tls in (("imap", False), ("imaps", True)):
+        time.sleep(0.3)
+        before = rss_kib()
+        conns = [Client(d.ports[proto], tls=tls) for _ in range(n)]
+        for c in conns:
+            assert c.line().startswith("* OK")
+        time.sleep(0.3)
+        per_conn = (rss_kib() - before) / n
+        for c in conns:
+            c.close()
+        assert per_conn < 20, "%s: %.1f KiB per idle connection" % (proto, per_conn)
