@@ -302,6 +302,10 @@ long maildir_folder_to_mailbox(struct str dir, char *out, size_t cap)
 		long m = mutf7_decode(str_make(dir.p + start, i - start), out + len, cap - len);
 		if (m <= 0)
 			return -1;
+		/* '/' is Roost's separator: one inside a component (written
+		 * literally or encoded) would change the hierarchy. */
+		if (memchr(out + len, '/', (size_t)m) != NULL)
+			return -1;
 		len += (size_t)m;
 		start = i + 1;
 	}

@@ -53,6 +53,8 @@ TEST(maildir_folders)
 	CHECK(maildir_folder_to_mailbox(STR_LIT(".a..b"), out, sizeof(out)) == -1);
 	CHECK(maildir_folder_to_mailbox(STR_LIT("."), out, sizeof(out)) == -1);
 	CHECK(maildir_folder_to_mailbox(STR_LIT("cur"), out, sizeof(out)) == -1);
+	CHECK(maildir_folder_to_mailbox(STR_LIT(".a/b"), out, sizeof(out)) == -1);
+	CHECK(maildir_folder_to_mailbox(STR_LIT(".a&AC8-b"), out, sizeof(out)) == -1);
 	CHECK(maildir_mailbox_to_folder(STR_LIT("Lists/v1.2/已发送"), out, sizeof(out)) > 0);
 	CHECK_STREQ(out, ".Lists.v1&AC4-2.&XfJT0ZAB-");
 	char back[256];
