@@ -35,6 +35,7 @@
 #define WEB_MAX_REQUESTS    1000         /* per connection, then Connection: close */
 #define WEB_BODY_LIMIT      (512 * 1024) /* a rendered page or document */
 #define WEB_HEADERS_MAX     1024
+#define WEB_PASSWORD_MIN    8 /* bytes of a new account password */
 
 #define COOKIE_SESSION "roost_session"
 #define COOKIE_LANG    "roost_lang"
@@ -70,6 +71,7 @@ enum job_kind {
 	JOB_AUTOCONFIG,
 	JOB_AUTODISCOVER,
 	JOB_MOBILECONFIG,
+	JOB_PASSWORD,
 };
 
 #define SET_PAIRS_MAX 6
@@ -94,6 +96,7 @@ struct web_job {
 	char set_values[SET_PAIRS_MAX][48];
 	unsigned n_pairs;
 	char label[AUTH_LABEL_MAX + 1];
+	char new_password[AUTH_PASSWORD_MAX + 1], repeat[AUTH_PASSWORD_MAX + 1];
 	int64_t app_id;
 	char xml_address[AUTH_ADDRESS_MAX];
 	bool xml_bad;
@@ -500,6 +503,71 @@ static void work_mobileconfig(struct web_job *job)
 		job->resp.status = 500;
 }
 
+/* The account password, changed from the page: the current one must be
+ * right (checked like a sign-in, with its delays and lock-outs), then every
+ * other session of the account ends and this browser gets a new one.
+ * BLOCKING. */
+static void work_password(struct web_job *job)
+{
+	struct auth_account a;
+	if (!load_account(job, &a))
+		return;
+	const char *error = NULL;
+	if (strcmp(job->new_password, job->repeat) != 0) {
+		error =
+		    WEB_T(&job->pc, "The two new passwords differ.", "两次输入的新密码不一致。");
+	} else if (strlen(job->new_password) < WEB_PASSWORD_MIN) {
+		error = WEB_T(&job->pc, "The new password is too short (at least 8 characters).",
+		              "新密码太短（至少8个字符）。");
+	}
+	if (error) {
+		job->resp.status = 400;
+		render_settings(job, &a, NULL, NULL, error);
+		return;
+	}
+	struct auth_client client = {
+	    .protocol = AUTH_PROTO_WEB,
+	    .remote_ip = job->remote_ip,
+	    .secured = job->tls,
+	    .loopback = job->loopback,
+	};
+	struct auth_result r;
+	auth_verify_password(a.address, job->password, &client, &r);
+	explicit_bzero(job->password, sizeof(job->password));
+	if (r.status != AUTH_OK || r.account_id != a.id) {
+		job->resp.status = r.status == AUTH_LOCKED_OUT ? 429
+		                   : r.status == AUTH_TEMPFAIL ? 503
+		                                               : 403;
+		job->resp.delay_ms = r.delay_ms;
+		render_settings(
+		    job, &a, NULL, NULL,
+		    r.status == AUTH_LOCKED_OUT
+		        ? WEB_T(&job->pc, "Too many failed attempts; try again later.",
+		                "失败次数过多，请稍后再试。")
+		        : WEB_T(&job->pc, "The current password is wrong.", "当前密码错误。"));
+		return;
+	}
+	char err[256];
+	enum auth_err ec;
+	if (auth_account_set_password(a.address, job->new_password, &ec, err, sizeof(err)) < 0) {
+		job->resp.status = ec == AUTH_ERR_TEMP ? 503 : 400;
+		render_settings(job, &a, NULL, NULL, err);
+		return;
+	}
+	log_info("web-password-changed", "account=%lld", (long long)a.id);
+	web_sessions_remove_account(a.id);
+	char id[WEB_SESSION_ID_LEN + 1];
+	if (web_sessions_create(a.id, time(NULL), id, job->csrf) < 0) {
+		redirect(&job->resp, "/");
+		return;
+	}
+	redirect(&job->resp, "/?password=1");
+	resp_header(&job->resp,
+	            "Set-Cookie: " COOKIE_SESSION "=%s; Path=/; HttpOnly; SameSite=Strict%s\r\n",
+	            id, job->tls ? "; Secure" : "");
+	explicit_bzero(id, sizeof(id));
+}
+
 static void job_work(void *arg)
 {
 	struct web_job *job = arg;
@@ -528,6 +596,9 @@ static void job_work(void *arg)
 	case JOB_MOBILECONFIG:
 		work_mobileconfig(job);
 		break;
+	case JOB_PASSWORD:
+		work_password(job);
+		break;
 	}
 }
 
@@ -537,6 +608,8 @@ static void job_free(struct web_job **jobp)
 	if (job == NULL)
 		return;
 	explicit_bzero(job->password, sizeof(job->password));
+	explicit_bzero(job->new_password, sizeof(job->new_password));
+	explicit_bzero(job->repeat, sizeof(job->repeat));
 	buf_free(&job->resp.body);
 	free(job);
 	*jobp = NULL;
@@ -896,6 +969,24 @@ static void route_app_revoke(struct web_session *s, const struct route_ctx *rc)
 	job_start(s, job);
 }
 
+static void route_password(struct web_session *s, const struct route_ctx *rc)
+{
+	struct web_job *job = job_new(s, JOB_PASSWORD, rc->lang);
+	if (job == NULL) {
+		respond_simple(s, 503, "out of memory", false, NULL);
+		return;
+	}
+	job->account_id = rc->info.account_id;
+	memcpy(job->csrf, rc->info.csrf, sizeof(job->csrf));
+	if (form_field(s, rc, "current", job->password, sizeof(job->password)) < 0 ||
+	    form_field(s, rc, "new", job->new_password, sizeof(job->new_password)) < 0 ||
+	    form_field(s, rc, "repeat", job->repeat, sizeof(job->repeat)) < 0) {
+		job_free(&job);
+		return;
+	}
+	job_start(s, job);
+}
+
 static void route_logout(struct web_session *s, const struct route_ctx *rc)
 {
 	web_sessions_remove(rc->session_id);
@@ -1027,6 +1118,11 @@ static void route(struct web_session *s)
 		memcpy(job->csrf, rc.info.csrf, sizeof(job->csrf));
 		if (web_form_get(req->query, "saved", v, sizeof(v)) == 1)
 			job->notice = WEB_T(&job->pc, "Your settings were saved.", "设置已保存。");
+		else if (web_form_get(req->query, "password", v, sizeof(v)) == 1)
+			job->notice = WEB_T(&job->pc,
+			                    "Your password was changed. Other browsers were signed "
+			                    "out; app passwords keep working.",
+			                    "密码已修改。其他浏览器已退出登录；授权码仍然有效。");
 		else if (web_form_get(req->query, "revoked", v, sizeof(v)) == 1)
 			job->notice = WEB_T(&job->pc,
 			                    "The app password was revoked; programs using "
@@ -1084,6 +1180,15 @@ static void route(struct web_session *s)
 		}
 		if (check_signed_in_post(s, &rc))
 			route_app_add(s, &rc);
+		return;
+	}
+	if (path_is(req, "/password")) {
+		if (!post) {
+			method_not_allowed(s, &rc, "POST");
+			return;
+		}
+		if (check_signed_in_post(s, &rc))
+			route_password(s, &rc);
 		return;
 	}
 	if (path_is(req, "/app-passwords/revoke")) {

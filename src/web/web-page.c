@@ -400,6 +400,44 @@ static int app_passwords_section(struct buf *b, const struct web_page_ctx *pc,
 	return 1;
 }
 
+static int password_field(struct buf *b, const char *id, const char *label,
+                          const char *autocomplete)
+{
+	OK(buf_printf(b, "<label for=\"%s\">", id));
+	OK(esc(b, label));
+	return buf_printf(b,
+	                  "</label>\n<input type=\"password\" id=\"%s\" name=\"%s\" required "
+	                  "autocomplete=\"%s\">\n",
+	                  id, id, autocomplete);
+}
+
+static int password_section(struct buf *b, const struct web_page_ctx *pc,
+                            const struct web_settings_view *v)
+{
+	OK(buf_printf(b, "<section id=\"password\">\n<h2>%s</h2>\n",
+	              WEB_T(pc, "Account password", "账户密码")));
+	OK(form_open(b, "/password", v->csrf, NULL));
+	OK(buf_append_cstr(b, "\n"));
+	OK(password_field(b, "current", WEB_T(pc, "Current password", "当前密码"),
+	                  "current-password"));
+	OK(password_field(
+	    b, "new", WEB_T(pc, "New password (at least 8 characters)", "新密码（至少8个字符）"),
+	    "new-password"));
+	OK(password_field(b, "repeat", WEB_T(pc, "New password again", "再次输入新密码"),
+	                  "new-password"));
+	OK(buf_printf(
+	    b,
+	    "<p><button type=\"submit\">%s</button></p>\n</form>\n<p class=\"hint\">%s</p>\n"
+	    "</section>\n",
+	    WEB_T(pc, "Change password", "修改密码"),
+	    WEB_T(pc,
+	          "Changing it signs out your other browsers. App passwords keep "
+	          "working; revoke them separately if a device may be lost.",
+	          "修改后，其他浏览器将退出登录。授权码仍然有效；如有设备可能丢失，请单独删除其授权"
+	          "码。")));
+	return 1;
+}
+
 static int server_row(struct buf *b, const struct web_page_ctx *pc, const char *proto,
                       const char *host, unsigned port, const char *security)
 {
@@ -513,6 +551,7 @@ int web_page_settings(struct buf *b, const struct web_page_ctx *pc,
 
 	OK(pop3_policy_section(b, pc, v));
 	OK(app_passwords_section(b, pc, v));
+	OK(password_section(b, pc, v));
 	OK(servers_section(b, pc, v));
 	return page_end(b);
 }

@@ -540,3 +540,47 @@ def test_timeouts(roostd):
     recv_until(s, b"</svg>\n")
     assert recv_until(s, b"never") == b""
     s.close()
+
+
+def test_change_password(roostd):
+    d = web_daemon(roostd, extra="[auth]\nfail_delay_ms = 200\n")
+    out = d.cli("app-password", "add", ADDR, "phone", "--json").stdout.decode()
+    code = re.search(r'"code": "([a-z]{16})"', out).group(1)
+    other = Browser(d)
+    other.login()
+    b = Browser(d)
+    b.login()
+    _, page = b.request("GET", "/")
+    assert 'action="/password"' in page
+    tok = b.csrf(page)
+    new = "a much better secret"
+    # Wrong current password: refused after the delay, nothing changed.
+    t0 = time.time()
+    r, page = b.request("POST", "/password", form={"csrf": tok, "current": "nope", "new": new,
+                                                   "repeat": new})
+    assert r.status == 403 and "current password is wrong" in page
+    assert time.time() - t0 >= 0.15
+    r, page = b.request("POST", "/password", form={"csrf": tok, "current": PASSWORD,
+                                                   "new": new, "repeat": new + "x"})
+    assert r.status == 400 and "differ" in page
+    r, page = b.request("POST", "/password", form={"csrf": tok, "current": PASSWORD,
+                                                   "new": "short", "repeat": "short"})
+    assert r.status == 400 and "too short" in page
+    assert imap_login(d, ADDR, PASSWORD) == "OK"
+    # Without the CSRF token: refused.
+    r, _ = b.request("POST", "/password", form={"current": PASSWORD, "new": new, "repeat": new})
+    assert r.status == 403
+    old_cookie = b.cookies["roost_session"]
+    r, _ = b.request("POST", "/password", form={"csrf": tok, "current": PASSWORD, "new": new,
+                                                "repeat": new})
+    assert r.status == 303 and r.getheader("Location") == "/?password=1"
+    assert b.cookies["roost_session"] != old_cookie
+    r, page = b.request("GET", "/?password=1")
+    assert "Your password was changed" in page
+    # The other browser is signed out; mail logins use the new password; the
+    # app password still works.
+    _, page = other.request("GET", "/")
+    assert 'action="/login"' in page
+    assert imap_login(d, ADDR, new) == "OK"
+    assert "authentication failed" in imap_login(d, ADDR, PASSWORD).lower()
+    assert imap_login(d, ADDR, code) == "OK"
