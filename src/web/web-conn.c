@@ -87,6 +87,7 @@ struct web_job {
 
 	/* Signed-in requests. */
 	int64_t account_id;
+	int64_t session_created; /* when the session signed in */
 	char csrf[WEB_SESSION_ID_LEN + 1];
 	const char *notice;
 
@@ -293,7 +294,9 @@ static bool load_account(struct web_job *job, struct auth_account *a)
 {
 	char err[256];
 	int r = auth_account_get_by_id(job->account_id, a, err, sizeof(err));
-	if (r == 1 && a->state == AUTH_STATE_ACTIVE)
+	/* A password changed since sign-in (with `roost user passwd`, say)
+	 * ends the session, as it would on any provider. */
+	if (r == 1 && a->state == AUTH_STATE_ACTIVE && a->password_changed <= job->session_created)
 		return true;
 	if (r < 0) {
 		job->resp.status = 503;
@@ -305,7 +308,7 @@ static bool load_account(struct web_job *job, struct auth_account *a)
 		                       "暂时无法读取账户数据库，请稍后再试。"));
 		return false;
 	}
-	/* Deleted or disabled since sign-in: sign out. */
+	/* Deleted, disabled or given a new password since sign-in: sign out. */
 	job->session_gone = true;
 	redirect(&job->resp, "/");
 	return false;
@@ -909,6 +912,7 @@ static void route_settings(struct web_session *s, const struct route_ctx *rc)
 		return;
 	}
 	job->account_id = rc->info.account_id;
+	job->session_created = (int64_t)rc->info.created;
 	memcpy(job->csrf, rc->info.csrf, sizeof(job->csrf));
 	for (unsigned i = 0; i < n; i++)
 		memcpy(job->set_values[i], pairs[i], sizeof(job->set_values[i]));
@@ -929,6 +933,7 @@ static void route_app_add(struct web_session *s, const struct route_ctx *rc)
 		return;
 	}
 	job->account_id = rc->info.account_id;
+	job->session_created = (int64_t)rc->info.created;
 	memcpy(job->csrf, rc->info.csrf, sizeof(job->csrf));
 	if (form_field(s, rc, "label", job->label, sizeof(job->label)) < 0) {
 		job_free(&job);
@@ -964,6 +969,7 @@ static void route_app_revoke(struct web_session *s, const struct route_ctx *rc)
 		return;
 	}
 	job->account_id = rc->info.account_id;
+	job->session_created = (int64_t)rc->info.created;
 	memcpy(job->csrf, rc->info.csrf, sizeof(job->csrf));
 	job->app_id = (int64_t)n;
 	job_start(s, job);
@@ -977,6 +983,7 @@ static void route_password(struct web_session *s, const struct route_ctx *rc)
 		return;
 	}
 	job->account_id = rc->info.account_id;
+	job->session_created = (int64_t)rc->info.created;
 	memcpy(job->csrf, rc->info.csrf, sizeof(job->csrf));
 	if (form_field(s, rc, "current", job->password, sizeof(job->password)) < 0 ||
 	    form_field(s, rc, "new", job->new_password, sizeof(job->new_password)) < 0 ||
@@ -1115,6 +1122,7 @@ static void route(struct web_session *s)
 			return;
 		}
 		job->account_id = rc.info.account_id;
+		job->session_created = (int64_t)rc.info.created;
 		memcpy(job->csrf, rc.info.csrf, sizeof(job->csrf));
 		if (web_form_get(req->query, "saved", v, sizeof(v)) == 1)
 			job->notice = WEB_T(&job->pc, "Your settings were saved.", "设置已保存。");

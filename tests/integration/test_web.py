@@ -584,3 +584,10 @@ def test_change_password(roostd):
     assert imap_login(d, ADDR, new) == "OK"
     assert "authentication failed" in imap_login(d, ADDR, PASSWORD).lower()
     assert imap_login(d, ADDR, code) == "OK"
+    # A new password set by the administrator ends the page's sessions too.
+    time.sleep(1.1)
+    d.cli("user", "passwd", ADDR, "--password-stdin", input="admin set this one\n")
+    r, page = b.request("GET", "/")
+    assert r.status == 303
+    _, page = b.request("GET", "/")
+    assert 'action="/login"' in page
