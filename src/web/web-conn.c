@@ -3,8 +3,10 @@
  * One request at a time per connection. Input is read into the parser;
  * a complete request is routed: static answers (the style sheet, the
  * sign-in form, errors) are written at once, everything that reads or
- * changes an account runs as a job on the thread pool (the auth and store
- * functions block), with input suspended until its answer is written.
+ * changes an account runs as a job on the thread pool (web-jobs.c: the
+ * auth and store functions block), with input suspended until its answer
+ * is written. Requests are checked completely here (CSRF token, form
+ * values) before a job that changes anything is started.
  * Bytes read past the end of a request (a pipelined next request) wait in
  * s->pending, at most one read's worth.
  *
@@ -23,31 +25,17 @@
 #include "auth/auth.h"
 #include "lib/config.h"
 #include "lib/log.h"
-#include "store/store.h"
 #include "web/http-parser.h"
-#include "web/web-autoconfig.h"
 #include "web/web-page.h"
+#include "web/web-private.h"
 #include "web/web-sessions.h"
 #include "web/web-util.h"
 
 #define WEB_READ_CHUNK      4096
-#define WEB_REQUEST_TIMEOUT 30           /* seconds from a request's first byte to its end */
-#define WEB_MAX_REQUESTS    1000         /* per connection, then Connection: close */
-#define WEB_BODY_LIMIT      (512 * 1024) /* a rendered page or document */
-#define WEB_HEADERS_MAX     1024
-#define WEB_PASSWORD_MIN    8 /* bytes of a new account password */
+#define WEB_REQUEST_TIMEOUT 30   /* seconds from a request's first byte to its end */
+#define WEB_MAX_REQUESTS    1000 /* per connection, then Connection: close */
 
-#define COOKIE_SESSION "roost_session"
-#define COOKIE_LANG    "roost_lang"
-
-struct web_response {
-	unsigned status;
-	const char *content_type;
-	struct buf body;
-	char headers[WEB_HEADERS_MAX]; /* extra header lines, each ending CRLF */
-	size_t headers_len;
-	unsigned delay_ms; /* abuse-protection delay before sending */
-};
+#define COOKIE_LANG "roost_lang"
 
 struct web_session {
 	struct conn *c;
@@ -62,51 +50,6 @@ struct web_session {
 	struct web_response *delayed;
 };
 
-enum job_kind {
-	JOB_PAGE,
-	JOB_LOGIN,
-	JOB_SET,
-	JOB_APP_ADD,
-	JOB_APP_REVOKE,
-	JOB_AUTOCONFIG,
-	JOB_AUTODISCOVER,
-	JOB_MOBILECONFIG,
-	JOB_PASSWORD,
-};
-
-#define SET_PAIRS_MAX 6
-
-struct web_job {
-	struct web_session *s;
-	enum job_kind kind;
-	struct web_page_ctx pc;
-	char title[128];
-	bool tls, loopback;
-	char remote_ip[AUTH_IP_MAX];
-	const struct config *config;
-
-	/* Signed-in requests. */
-	int64_t account_id;
-	int64_t session_created; /* when the session signed in */
-	char csrf[WEB_SESSION_ID_LEN + 1];
-	const char *notice;
-
-	/* Inputs. */
-	char address[AUTH_ADDRESS_MAX];
-	char password[AUTH_PASSWORD_MAX + 1];
-	char set_values[SET_PAIRS_MAX][48];
-	unsigned n_pairs;
-	char label[AUTH_LABEL_MAX + 1];
-	char new_password[AUTH_PASSWORD_MAX + 1], repeat[AUTH_PASSWORD_MAX + 1];
-	int64_t app_id;
-	char xml_address[AUTH_ADDRESS_MAX];
-	bool xml_bad;
-
-	/* Outputs. */
-	bool session_gone; /* the account no longer exists: end the session */
-	struct web_response resp;
-};
-
 static const char security_headers[] =
     "X-Content-Type-Options: nosniff\r\n"
     "X-Frame-Options: DENY\r\n"
@@ -117,7 +60,7 @@ static const char security_headers[] =
 /* ------------------------------------------------------------------ */
 /* Responses */
 
-static void resp_init(struct web_response *r)
+void web_resp_init(struct web_response *r)
 {
 	memset(r, 0, sizeof(*r));
 	buf_init(&r->body, WEB_BODY_LIMIT);
@@ -125,9 +68,7 @@ static void resp_init(struct web_response *r)
 	r->content_type = "text/html; charset=utf-8";
 }
 
-static void resp_header(struct web_response *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void resp_header(struct web_response *r, const char *fmt, ...)
+void web_resp_header(struct web_response *r, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -194,13 +135,13 @@ static void respond_simple(struct web_session *s, unsigned status, const char *t
                            bool keep_alive, const char *extra_header)
 {
 	struct web_response r;
-	resp_init(&r);
+	web_resp_init(&r);
 	r.status = status;
 	r.content_type = "text/plain; charset=utf-8";
 	if (buf_append_cstr(&r.body, text) < 0 || buf_append_cstr(&r.body, "\n") < 0)
 		buf_reset(&r.body);
 	if (extra_header)
-		resp_header(&r, "%s\r\n", extra_header);
+		web_resp_header(&r, "%s\r\n", extra_header);
 	send_response(s, &r, keep_alive);
 	buf_free(&r.body);
 }
@@ -209,7 +150,7 @@ static void respond_page_message(struct web_session *s, enum web_lang lang, unsi
                                  const char *heading, const char *text)
 {
 	struct web_response r;
-	resp_init(&r);
+	web_resp_init(&r);
 	r.status = status;
 	struct web_page_ctx pc = page_ctx(lang);
 	if (web_page_message(&r.body, &pc, heading, text) < 0) {
@@ -221,390 +162,14 @@ static void respond_page_message(struct web_session *s, enum web_lang lang, unsi
 	buf_free(&r.body);
 }
 
-static void redirect(struct web_response *r, const char *location)
+void web_resp_redirect(struct web_response *r, const char *location)
 {
 	r->status = 303;
 	r->content_type = "text/plain; charset=utf-8";
-	resp_header(r, "Location: %s\r\n", location);
+	web_resp_header(r, "Location: %s\r\n", location);
 }
 
 /* ------------------------------------------------------------------ */
-/* Jobs on the thread pool */
-
-struct app_list_ctx {
-	struct auth_app_password *apps;
-	unsigned n;
-};
-
-static bool app_list_cb(void *vctx, const struct auth_app_password *p)
-{
-	struct app_list_ctx *ctx = vctx;
-	if (ctx->n >= WEB_APPS_MAX)
-		return false;
-	ctx->apps[ctx->n++] = *p;
-	return true;
-}
-
-/* Renders the settings page for the job's account into job->resp (the
- * new code and the error are optional). Returns false when the account
- * is gone. BLOCKING. */
-static bool render_settings(struct web_job *job, const struct auth_account *a, const char *code,
-                            const char *label, const char *error)
-{
-	static __thread struct auth_app_password apps[WEB_APPS_MAX];
-	struct app_list_ctx actx = {apps, 0};
-	char err[256];
-	enum auth_err ec;
-	auth_app_password_list(a->address, app_list_cb, &actx, &ec, err, sizeof(err));
-
-	struct web_settings_view v = {0};
-	struct store_user *u = NULL;
-	struct store_quota q;
-	if (store_user_open(a->user_key, &u) == 1) {
-		if (store_quota_get(u, &q) == 1) {
-			v.have_usage = true;
-			v.bytes_used = q.bytes_used;
-			v.messages_used = q.messages_used;
-		}
-		store_user_unref(&u);
-	}
-	struct web_servers servers;
-	web_servers_from_config(job->config, &servers);
-	v.account = a;
-	v.apps = apps;
-	v.n_apps = actx.n;
-	v.csrf = job->csrf;
-	v.new_code = code;
-	v.new_label = label;
-	v.notice = job->notice;
-	v.error = error;
-	v.servers = &servers;
-	v.default_dele = job->config->pop3_dele;
-	v.default_offer_days = job->config->pop3_offer_days;
-	if (web_page_settings(&job->resp.body, &job->pc, &v) < 0) {
-		buf_reset(&job->resp.body);
-		job->resp.status = 500;
-	}
-	return true;
-}
-
-/* The signed-in account, or false (session_gone or a temporary error
- * page) when it cannot be read. BLOCKING. */
-static bool load_account(struct web_job *job, struct auth_account *a)
-{
-	char err[256];
-	int r = auth_account_get_by_id(job->account_id, a, err, sizeof(err));
-	/* A password changed since sign-in (with `roost user passwd`, say)
-	 * ends the session, as it would on any provider. */
-	if (r == 1 && a->state == AUTH_STATE_ACTIVE && a->password_changed <= job->session_created)
-		return true;
-	if (r < 0) {
-		job->resp.status = 503;
-		web_page_message(&job->resp.body, &job->pc,
-		                 WEB_T(&job->pc, "Temporary problem", "临时故障"),
-		                 WEB_T(&job->pc,
-		                       "The account database cannot be read right now; "
-		                       "try again in a minute.",
-		                       "暂时无法读取账户数据库，请稍后再试。"));
-		return false;
-	}
-	/* Deleted, disabled or given a new password since sign-in: sign out. */
-	job->session_gone = true;
-	redirect(&job->resp, "/");
-	return false;
-}
-
-static void work_page(struct web_job *job)
-{
-	struct auth_account a;
-	if (load_account(job, &a))
-		render_settings(job, &a, NULL, NULL, NULL);
-}
-
-static void work_login(struct web_job *job)
-{
-	struct auth_client client = {
-	    .protocol = AUTH_PROTO_WEB,
-	    .remote_ip = job->remote_ip,
-	    .secured = job->tls,
-	    .loopback = job->loopback,
-	};
-	struct auth_result r;
-	auth_verify_password(job->address, job->password, &client, &r);
-	explicit_bzero(job->password, sizeof(job->password));
-	if (r.status == AUTH_OK) {
-		char id[WEB_SESSION_ID_LEN + 1];
-		if (web_sessions_create(r.account_id, time(NULL), id, job->csrf) < 0) {
-			job->resp.status = 503;
-			web_page_login(&job->resp.body, &job->pc, job->address,
-			               WEB_T(&job->pc, "Temporary server problem; try again.",
-			                     "服务器临时故障，请重试。"),
-			               false);
-			return;
-		}
-		redirect(&job->resp, "/");
-		resp_header(&job->resp,
-		            "Set-Cookie: " COOKIE_SESSION "=%s; Path=/; HttpOnly; "
-		            "SameSite=Strict%s\r\n",
-		            id, job->tls ? "; Secure" : "");
-		job->account_id = r.account_id;
-		str_copy_cstr(str_c(r.address), job->address, sizeof(job->address));
-		explicit_bzero(id, sizeof(id));
-		return;
-	}
-	const char *msg;
-	char text[256];
-	switch (r.status) {
-	case AUTH_LOCKED_OUT:
-		job->resp.status = 429;
-		snprintf(text, sizeof(text),
-		         WEB_T(&job->pc, "Too many failed sign-ins; try again in %u seconds.",
-		               "登录失败次数过多，请在 %u 秒后再试。"),
-		         r.lockout_seconds ? r.lockout_seconds : 1);
-		msg = text;
-		break;
-	case AUTH_TEMPFAIL:
-		job->resp.status = 503;
-		msg = WEB_T(&job->pc, "Temporary server problem; try again later.",
-		            "服务器临时故障，请稍后再试。");
-		break;
-	case AUTH_ACCOUNT_DISABLED:
-		job->resp.status = 403;
-		msg = WEB_T(&job->pc, "This account is disabled.", "此账户已被停用。");
-		break;
-	default:
-		job->resp.status = 403;
-		msg = WEB_T(&job->pc, "Wrong email address or password.", "邮箱地址或密码错误。");
-		break;
-	}
-	job->resp.delay_ms = r.delay_ms;
-	web_page_login(&job->resp.body, &job->pc, job->address, msg, false);
-}
-
-static void work_set(struct web_job *job)
-{
-	struct auth_account a;
-	if (!load_account(job, &a))
-		return;
-	const char *pairs[SET_PAIRS_MAX];
-	for (unsigned i = 0; i < job->n_pairs; i++)
-		pairs[i] = job->set_values[i];
-	char err[256];
-	enum auth_err ec;
-	if (auth_account_set(a.address, pairs, job->n_pairs, &ec, err, sizeof(err)) < 0) {
-		job->resp.status = ec == AUTH_ERR_TEMP ? 503 : 400;
-		render_settings(job, &a, NULL, NULL, err);
-		return;
-	}
-	redirect(&job->resp, "/?saved=1");
-}
-
-static void work_app_add(struct web_job *job)
-{
-	struct auth_account a;
-	if (!load_account(job, &a))
-		return;
-	char code[AUTH_APP_CODE_LEN + 1], shown[AUTH_APP_CODE_LEN + 8], err[256];
-	struct auth_app_password info;
-	enum auth_err ec;
-	if (auth_app_password_add(a.address, job->label, code, &info, &ec, err, sizeof(err)) < 0) {
-		job->resp.status = ec == AUTH_ERR_TEMP ? 503 : 400;
-		render_settings(job, &a, NULL, NULL, err);
-		return;
-	}
-	auth_app_code_format(code, shown, sizeof(shown));
-	render_settings(job, &a, shown, info.label, NULL);
-	explicit_bzero(code, sizeof(code));
-	explicit_bzero(shown, sizeof(shown));
-}
-
-static void work_app_revoke(struct web_job *job)
-{
-	struct auth_account a;
-	if (!load_account(job, &a))
-		return;
-	char err[256];
-	enum auth_err ec;
-	if (auth_app_password_revoke(a.address, job->app_id, &ec, err, sizeof(err)) < 0) {
-		job->resp.status = ec == AUTH_ERR_TEMP ? 503 : 404;
-		render_settings(job, &a, NULL, NULL, err);
-		return;
-	}
-	redirect(&job->resp, "/?revoked=1");
-}
-
-/* The address's domain is served here: 1, 0 if not (or invalid), -1 on
- * error. BLOCKING. */
-static int hosted_domain(const char *address, char *norm, size_t cap)
-{
-	char err[128];
-	if (auth_address_normalize(address, norm, cap, err, sizeof(err)) < 0)
-		return 0;
-	return auth_domain_exists(strrchr(norm, '@') + 1);
-}
-
-static void work_autoconfig(struct web_job *job)
-{
-	char norm[AUTH_ADDRESS_MAX];
-	int r = hosted_domain(job->address, norm, sizeof(norm));
-	job->resp.content_type = "text/plain; charset=utf-8";
-	if (r <= 0) {
-		job->resp.status = r < 0 ? 503 : 404;
-		buf_append_cstr(&job->resp.body,
-		                r < 0 ? "temporary failure\n" : "no such mail domain here\n");
-		return;
-	}
-	struct web_servers servers;
-	web_servers_from_config(job->config, &servers);
-	job->resp.content_type = "application/xml; charset=utf-8";
-	if (web_autoconfig_xml(&job->resp.body, &servers, strrchr(norm, '@') + 1, job->title) < 0)
-		job->resp.status = 500;
-}
-
-static void work_autodiscover(struct web_job *job)
-{
-	job->resp.content_type = "application/xml; charset=utf-8";
-	char norm[AUTH_ADDRESS_MAX];
-	int r = job->xml_bad ? 0 : hosted_domain(job->xml_address, norm, sizeof(norm));
-	if (r < 0) {
-		job->resp.status = 503;
-		web_autodiscover_error_xml(&job->resp.body, "603", "Server Busy");
-		return;
-	}
-	if (r == 0) {
-		/* Invalid request or a domain that is not served here. */
-		web_autodiscover_error_xml(&job->resp.body, "600", "Invalid Request");
-		return;
-	}
-	struct web_servers servers;
-	web_servers_from_config(job->config, &servers);
-	if (web_autodiscover_xml(&job->resp.body, &servers, norm) < 0)
-		job->resp.status = 500;
-}
-
-static void work_mobileconfig(struct web_job *job)
-{
-	char norm[AUTH_ADDRESS_MAX], uuid1[40], uuid2[40];
-	int r = hosted_domain(job->address, norm, sizeof(norm));
-	job->resp.content_type = "text/plain; charset=utf-8";
-	if (r <= 0) {
-		job->resp.status = r < 0 ? 503 : 404;
-		buf_append_cstr(&job->resp.body,
-		                r < 0 ? "temporary failure\n" : "no such mail domain here\n");
-		return;
-	}
-	if (web_uuid(uuid1) < 0 || web_uuid(uuid2) < 0) {
-		job->resp.status = 503;
-		return;
-	}
-	struct web_servers servers;
-	web_servers_from_config(job->config, &servers);
-	job->resp.content_type = "application/x-apple-aspen-config";
-	resp_header(&job->resp,
-	            "Content-Disposition: attachment; filename=\"email.mobileconfig\"\r\n");
-	if (web_mobileconfig(&job->resp.body, &servers, norm, job->title, uuid1, uuid2) < 0)
-		job->resp.status = 500;
-}
-
-/* The account password, changed from the page: the current one must be
- * right (checked like a sign-in, with its delays and lock-outs), then every
- * other session of the account ends and this browser gets a new one.
- * BLOCKING. */
-static void work_password(struct web_job *job)
-{
-	struct auth_account a;
-	if (!load_account(job, &a))
-		return;
-	const char *error = NULL;
-	if (strcmp(job->new_password, job->repeat) != 0) {
-		error =
-		    WEB_T(&job->pc, "The two new passwords differ.", "两次输入的新密码不一致。");
-	} else if (strlen(job->new_password) < WEB_PASSWORD_MIN) {
-		error = WEB_T(&job->pc, "The new password is too short (at least 8 characters).",
-		              "新密码太短（至少8个字符）。");
-	}
-	if (error) {
-		job->resp.status = 400;
-		render_settings(job, &a, NULL, NULL, error);
-		return;
-	}
-	struct auth_client client = {
-	    .protocol = AUTH_PROTO_WEB,
-	    .remote_ip = job->remote_ip,
-	    .secured = job->tls,
-	    .loopback = job->loopback,
-	};
-	struct auth_result r;
-	auth_verify_password(a.address, job->password, &client, &r);
-	explicit_bzero(job->password, sizeof(job->password));
-	if (r.status != AUTH_OK || r.account_id != a.id) {
-		job->resp.status = r.status == AUTH_LOCKED_OUT ? 429
-		                   : r.status == AUTH_TEMPFAIL ? 503
-		                                               : 403;
-		job->resp.delay_ms = r.delay_ms;
-		render_settings(
-		    job, &a, NULL, NULL,
-		    r.status == AUTH_LOCKED_OUT
-		        ? WEB_T(&job->pc, "Too many failed attempts; try again later.",
-		                "失败次数过多，请稍后再试。")
-		        : WEB_T(&job->pc, "The current password is wrong.", "当前密码错误。"));
-		return;
-	}
-	char err[256];
-	enum auth_err ec;
-	if (auth_account_set_password(a.address, job->new_password, &ec, err, sizeof(err)) < 0) {
-		job->resp.status = ec == AUTH_ERR_TEMP ? 503 : 400;
-		render_settings(job, &a, NULL, NULL, err);
-		return;
-	}
-	log_info("web-password-changed", "account=%lld", (long long)a.id);
-	web_sessions_remove_account(a.id);
-	char id[WEB_SESSION_ID_LEN + 1];
-	if (web_sessions_create(a.id, time(NULL), id, job->csrf) < 0) {
-		redirect(&job->resp, "/");
-		return;
-	}
-	redirect(&job->resp, "/?password=1");
-	resp_header(&job->resp,
-	            "Set-Cookie: " COOKIE_SESSION "=%s; Path=/; HttpOnly; SameSite=Strict%s\r\n",
-	            id, job->tls ? "; Secure" : "");
-	explicit_bzero(id, sizeof(id));
-}
-
-static void job_work(void *arg)
-{
-	struct web_job *job = arg;
-	switch (job->kind) {
-	case JOB_PAGE:
-		work_page(job);
-		break;
-	case JOB_LOGIN:
-		work_login(job);
-		break;
-	case JOB_SET:
-		work_set(job);
-		break;
-	case JOB_APP_ADD:
-		work_app_add(job);
-		break;
-	case JOB_APP_REVOKE:
-		work_app_revoke(job);
-		break;
-	case JOB_AUTOCONFIG:
-		work_autoconfig(job);
-		break;
-	case JOB_AUTODISCOVER:
-		work_autodiscover(job);
-		break;
-	case JOB_MOBILECONFIG:
-		work_mobileconfig(job);
-		break;
-	case JOB_PASSWORD:
-		work_password(job);
-		break;
-	}
-}
-
 static void job_free(struct web_job **jobp)
 {
 	struct web_job *job = *jobp;
@@ -692,7 +257,7 @@ static struct web_job *job_new(struct web_session *s, enum job_kind kind, enum w
 	job->tls = conn_is_tls(s->c);
 	job->loopback = conn_is_loopback(s->c);
 	str_copy_cstr(str_c(conn_remote_ip(s->c)), job->remote_ip, sizeof(job->remote_ip));
-	resp_init(&job->resp);
+	web_resp_init(&job->resp);
 	return job;
 }
 
@@ -700,7 +265,7 @@ static void job_start(struct web_session *s, struct web_job *job)
 {
 	s->busy = true;
 	conn_input_suspend(s->c);
-	if (conn_run_async(s->c, job_work, job_done, job) < 0) {
+	if (conn_run_async(s->c, web_job_work, job_done, job) < 0) {
 		job_free(&job);
 		s->busy = false;
 		conn_input_resume(s->c);
@@ -756,24 +321,25 @@ static bool post_origin_ok(struct web_session *s)
 static void lang_cookie(struct web_response *r, const struct route_ctx *rc, bool tls)
 {
 	if (rc->lang_from_query)
-		resp_header(r,
-		            "Set-Cookie: " COOKIE_LANG "=%s; Path=/; Max-Age=31536000; HttpOnly; "
-		            "SameSite=Lax%s\r\n",
-		            rc->lang == WEB_LANG_ZH ? "zh" : "en", tls ? "; Secure" : "");
+		web_resp_header(r,
+		                "Set-Cookie: " COOKIE_LANG
+		                "=%s; Path=/; Max-Age=31536000; HttpOnly; "
+		                "SameSite=Lax%s\r\n",
+		                rc->lang == WEB_LANG_ZH ? "zh" : "en", tls ? "; Secure" : "");
 }
 
 static void respond_login_page(struct web_session *s, const struct route_ctx *rc, const char *error,
                                unsigned status)
 {
 	struct web_response r;
-	resp_init(&r);
+	web_resp_init(&r);
 	r.status = status;
 	struct web_page_ctx pc = page_ctx(rc->lang);
 	bool insecure = !auth_plaintext_allowed(conn_is_tls(s->c), conn_is_loopback(s->c));
 	lang_cookie(&r, rc, conn_is_tls(s->c));
 	if (rc->session_id[0] && !rc->signed_in) /* an expired or unknown cookie */
-		resp_header(&r, "Set-Cookie: " COOKIE_SESSION "=; Path=/; Max-Age=0; HttpOnly; "
-		                "SameSite=Strict\r\n");
+		web_resp_header(&r, "Set-Cookie: " COOKIE_SESSION "=; Path=/; Max-Age=0; HttpOnly; "
+		                    "SameSite=Strict\r\n");
 	if (web_page_login(&r.body, &pc, NULL, error, insecure) < 0)
 		buf_reset(&r.body);
 	send_response(s, &r, rc->req->keep_alive);
@@ -804,8 +370,8 @@ static bool check_signed_in_post(struct web_session *s, const struct route_ctx *
 {
 	if (!rc->signed_in) {
 		struct web_response r;
-		resp_init(&r);
-		redirect(&r, "/");
+		web_resp_init(&r);
+		web_resp_redirect(&r, "/");
 		send_response(s, &r, rc->req->keep_alive);
 		buf_free(&r.body);
 		return false;
@@ -998,12 +564,12 @@ static void route_logout(struct web_session *s, const struct route_ctx *rc)
 {
 	web_sessions_remove(rc->session_id);
 	struct web_response r;
-	resp_init(&r);
-	redirect(&r, "/");
-	resp_header(&r,
-	            "Set-Cookie: " COOKIE_SESSION "=; Path=/; Max-Age=0; HttpOnly; "
-	            "SameSite=Strict%s\r\n",
-	            conn_is_tls(s->c) ? "; Secure" : "");
+	web_resp_init(&r);
+	web_resp_redirect(&r, "/");
+	web_resp_header(&r,
+	                "Set-Cookie: " COOKIE_SESSION "=; Path=/; Max-Age=0; HttpOnly; "
+	                "SameSite=Strict%s\r\n",
+	                conn_is_tls(s->c) ? "; Secure" : "");
 	send_response(s, &r, rc->req->keep_alive);
 	buf_free(&r.body);
 }
@@ -1043,7 +609,7 @@ static void respond_static(struct web_session *s, const struct route_ctx *rc,
                            const char *content_type, const char *content)
 {
 	struct web_response r;
-	resp_init(&r);
+	web_resp_init(&r);
 	r.content_type = content_type;
 	if (buf_append_cstr(&r.body, content) < 0)
 		buf_reset(&r.body);
