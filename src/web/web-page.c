@@ -64,7 +64,7 @@ const char web_css[] =
     ".login{max-width:24em;margin:2em auto}\n"
     ".login input{width:100%}\n"
     ".login button{margin-top:1em;width:100%}\n"
-    "select{width:100%}\n"
+    "select{width:100%;max-width:32em}\n"
     ".scroll td:nth-child(2),.scroll td:nth-child(3){white-space:nowrap}\n"
     /* Phones: less padding, and the code on one line. */
     "@media (max-width:30em){main{padding:.5em}section{padding:.8em}.code{font-size:1.2em}}\n";
