@@ -20,14 +20,29 @@ PASSWORD = "correct horse battery"
 
 
 def web_daemon(roostd, extra=""):
-    http_port, https_port = free_port(), free_port()
-    d = roostd(extra="hostname = mail.example.test\n" + extra +
-               "[listener]\nprotocol = http\naddress = 127.0.0.1\nport = %d\n"
-               "[listener]\nprotocol = https\naddress = 127.0.0.1\nport = %d\n"
-               % (http_port, https_port))
-    d.ports["http"], d.ports["https"] = http_port, https_port
-    d.add_user(ADDR, PASSWORD)
-    return d
+    """A roostd with http and https listeners and the account ADDR. The two
+    ports are picked apart from the fixture's own, and a port taken by
+    another process in the meantime means another try."""
+    for attempt in range(5):
+        d = roostd(start=False)
+        taken = set(d.ports.values())
+        http_port = https_port = 0
+        while http_port in taken or https_port in taken or http_port == https_port:
+            http_port, https_port = free_port(), free_port()
+        d.write_config("hostname = mail.example.test\n" + extra +
+                       "[listener]\nprotocol = http\naddress = 127.0.0.1\nport = %d\n"
+                       "[listener]\nprotocol = https\naddress = 127.0.0.1\nport = %d\n"
+                       % (http_port, https_port))
+        d.ports["http"], d.ports["https"] = http_port, https_port
+        try:
+            d.start()
+        except RuntimeError as e:
+            if "Address already in use" not in str(e) or attempt == 4:
+                raise
+            d.expect_failure = True
+            continue
+        d.add_user(ADDR, PASSWORD)
+        return d
 
 
 class Browser:
