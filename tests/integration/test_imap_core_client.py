@@ -80,7 +80,7 @@ class Client:
         try:
             while True:
                 out.append(self.line())
-        except (socket.timeout, TimeoutError):
+        except (socket.timeout, TimeoutError, EOFError):
             pass
         finally:
             self.sock.settimeout(10)
