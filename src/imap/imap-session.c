@@ -31,6 +31,7 @@
 #define IMAP_MAX_IDLE_LINE 1024
 
 static void process_input(struct imap_session *s);
+static void process_input_loop(struct imap_session *s);
 
 /* --- output --- */
 
@@ -426,6 +427,19 @@ static size_t fill_inbuf(struct imap_session *s)
 }
 
 static void process_input(struct imap_session *s)
+{
+	/* Handlers end commands (IDLE's DONE, a cancelled AUTHENTICATE) from
+	 * inside this loop and call back into it; the outer loop goes on by
+	 * itself, and not recursing keeps a long pipeline of such commands
+	 * from growing the stack. */
+	if (s->in_input_loop)
+		return;
+	s->in_input_loop = true;
+	process_input_loop(s);
+	s->in_input_loop = false;
+}
+
+static void process_input_loop(struct imap_session *s)
 {
 	while (!conn_is_closing(s->conn) && (s->cmd == NULL || s->sasl_waiting || s->idling) &&
 	       s->delay_timer == NULL) {

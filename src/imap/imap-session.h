@@ -136,6 +136,7 @@ struct imap_session {
 
 	struct conn_wakeup *wakeup; /* change bus -> this worker */
 	bool input_suspended;
+	bool in_input_loop;         /* process_input is running (no recursion) */
 	bool closing;
 	bool compress_pending;      /* COMPRESS: start after the tagged OK */
 	bool starttls_pending;      /* STARTTLS: start after the tagged OK */

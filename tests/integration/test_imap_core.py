@@ -290,3 +290,19 @@ def test_idle_session_memory(roostd):
     for c in clients:
         c.close()
     assert per_session < 20, per_session
+
+
+def test_long_pipeline_of_idle_done(core):
+    """Thousands of IDLE/DONE pairs in one burst: answered in order, without
+    the session recursing once per pair."""
+    c = core.connect()
+    n = 15000
+    c.send("".join("i%d IDLE\r\nDONE\r\n" % i for i in range(n)) + "z NOOP\r\n")
+    count = 0
+    while True:
+        line = c.line()
+        if line.startswith(b"z "):
+            break
+        if line.startswith(b"i") and line.endswith(b"OK IDLE terminated"):
+            count += 1
+    assert count == n
