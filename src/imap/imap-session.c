@@ -227,7 +227,7 @@ void imap_cmd_complete(struct imap_cmd *cmd)
 	process_input(s);
 }
 
-/* A continued command finished or was abandoned: see imap-internal.h. */
+/* See imap-internal.h: input stops while a command continues. */
 void imap_session_suspend_input(struct imap_session *s)
 {
 	if (!s->input_suspended) {
@@ -247,8 +247,9 @@ void imap_session_resume_input(struct imap_session *s)
 		process_input(s);
 }
 
-static void untagged_bad(struct imap_session *s, const char *tag, const char *code,
-			 const char *text)
+/* "<tag> BAD [code] text", or "* BAD ..." when the tag could not be read. */
+static void reply_bad(struct imap_session *s, const char *tag, const char *code,
+		      const char *text)
 {
 	const char *t = tag != NULL && tag[0] != '\0' ? tag : "*";
 	if (code != NULL)
@@ -269,7 +270,7 @@ static void dispatch(struct imap_session *s)
 		struct str sub;
 		if (!imap_arg_get_atom(&args[0], &sub) || sub.len == 0 ||
 		    sub.len > IMAP_PARSER_MAX_COMMAND) {
-			untagged_bad(s, tag, NULL, "UID needs a command");
+			reply_bad(s, tag, NULL, "UID needs a command");
 			goto done;
 		}
 		size_t n = (size_t)snprintf(full, sizeof(full), "UID %.*s", (int)sub.len, sub.p);
@@ -282,7 +283,7 @@ static void dispatch(struct imap_session *s)
 	}
 	const struct imap_command *def = imap_command_find(name);
 	if (def == NULL) {
-		untagged_bad(s, tag, NULL, "Unknown command");
+		reply_bad(s, tag, NULL, "Unknown command");
 		goto done;
 	}
 	unsigned need = s->state == IMAP_STATE_NOAUTH ? IMAP_CMD_NOAUTH
@@ -296,13 +297,13 @@ static void dispatch(struct imap_session *s)
 					  : "Already logged in";
 		if (s->state == IMAP_STATE_SELECTED && (def->flags & IMAP_CMD_NOAUTH) != 0)
 			why = "Already logged in";
-		untagged_bad(s, tag, NULL, why);
+		reply_bad(s, tag, NULL, why);
 		goto done;
 	}
 
 	struct imap_cmd *cmd = pool_alloc(s->cmd_pool, sizeof(*cmd));
 	if (cmd == NULL) {
-		untagged_bad(s, tag, "SERVERBUG", "Out of memory");
+		reply_bad(s, tag, "SERVERBUG", "Out of memory");
 		goto done;
 	}
 	cmd->session = s;
@@ -314,7 +315,7 @@ static void dispatch(struct imap_session *s)
 	cmd->pool = s->cmd_pool;
 	cmd->no_expunge = (def->flags & IMAP_CMD_USES_MSN) != 0;
 	if (cmd->tag == NULL || cmd->name == NULL) {
-		untagged_bad(s, tag, "SERVERBUG", "Out of memory");
+		reply_bad(s, tag, "SERVERBUG", "Out of memory");
 		goto done;
 	}
 	s->cmd = cmd;
@@ -338,7 +339,7 @@ static void parse_error(struct imap_session *s)
 								 : "CLIENTBUG";
 	if (strcmp(code, "CLIENTBUG") == 0)
 		code = NULL;
-	untagged_bad(s, tag, code, imap_parser_error(&s->parser));
+	reply_bad(s, tag, code, imap_parser_error(&s->parser));
 	if (s->append != NULL)
 		imap_append_abort(s);
 	imap_parser_next(&s->parser);
@@ -362,14 +363,14 @@ static void literal_header(struct imap_session *s)
 	}
 	if (lit->literal8) {
 		imap_parser_literal_reject(&s->parser);
-		untagged_bad(s, tag, NULL, "literal8 is only allowed for APPEND data");
+		reply_bad(s, tag, NULL, "literal8 is only allowed for APPEND data");
 		goto rejected;
 	}
 	/* RFC 7888 5 (LITERAL-, part of IMAP4rev2): a non-synchronizing
 	 * literal over 4096 bytes is refused with [TOOBIG]. */
 	if (!lit->sync && imap_session_rev2(s) && lit->size > 4096) {
 		imap_parser_literal_reject(&s->parser);
-		untagged_bad(s, tag, "TOOBIG", "Non-synchronizing literal over 4096 bytes");
+		reply_bad(s, tag, "TOOBIG", "Non-synchronizing literal over 4096 bytes");
 		goto rejected;
 	}
 	/* imap.max_literal_preauth before login, imap.max_line after
@@ -377,7 +378,7 @@ static void literal_header(struct imap_session *s)
 	uint64_t limit = s->parser.limits.max_literal_collect;
 	if (s->parser.collected + lit->size > limit) {
 		imap_parser_literal_reject(&s->parser);
-		untagged_bad(s, tag, "TOOBIG", "Literal too large");
+		reply_bad(s, tag, "TOOBIG", "Literal too large");
 		goto rejected;
 	}
 	if (lit->sync)
@@ -385,7 +386,7 @@ static void literal_header(struct imap_session *s)
 	imap_parser_literal_collect(&s->parser);
 	if (s->parser.error != NULL) {
 		/* collection failed (out of memory) */
-		untagged_bad(s, tag, "LIMIT", s->parser.error);
+		reply_bad(s, tag, "LIMIT", s->parser.error);
 		goto rejected;
 	}
 	return;
