@@ -2,6 +2,9 @@
  *
  *   roost deliver -u USER [-m FOLDER] [-f SENDER] < message
  *
+ * (-d USER is accepted as well, as dovecot-lda spells it; long forms
+ * --user, --mailbox, --from.)
+ *
  * Reads one message from standard input and stores it for USER (an
  * address, alias or plus-address, as LMTP's RCPT TO takes it), with the
  * same "Return-Path:" and "Delivered-To:" fields LMTP adds. The message is
@@ -92,7 +95,9 @@ int cmd_deliver(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char **dst = NULL;
-		if (!strcmp(a, "-u") || !strcmp(a, "--user"))
+		/* -d as dovecot-lda spells it, so existing MTA setups only
+		 * change the program name. */
+		if (!strcmp(a, "-u") || !strcmp(a, "-d") || !strcmp(a, "--user"))
 			dst = &user;
 		else if (!strcmp(a, "-m") || !strcmp(a, "--mailbox"))
 			dst = &folder;

@@ -69,7 +69,7 @@ def test_deliver_folder_option_and_plus_address(d):
     m.create("Work")
     m.logout()
     d.cli("deliver", "-u", USER, "-m", "Work", input=MSG)
-    d.cli("deliver", "-u", "lda+Work@example.test", input=MSG)
+    d.cli("deliver", "-d", "lda+Work@example.test", input=MSG)  # dovecot-lda's -d
     d.cli("deliver", "-u", USER, "-m", "Missing", input=MSG)
     assert len(fetch_all(d, "Work")) == 2
     assert len(fetch_all(d)) == 1
