@@ -350,3 +350,16 @@ def test_nul_octets_from_a_literal8_append(imap_env):
     assert d["BINARY[1]"] == b"ab\x00cd\x00\r\n"
     assert b"BINARY[] ~{%d}" % len(msg) in u[0]
     c.close()
+
+
+def test_big_body_over_tls(imap_env):
+    """The streamed body arrives exact over implicit TLS too."""
+    c = imap_env.connect(tls=True)
+    c.ok("CREATE Big")
+    msg = simple_message("big tls", "x") + bytes(range(32, 127)) * 40000 + b"\r\n"
+    c.append("Big", msg)
+    c.ok("SELECT Big")
+    r = c.fetch("FETCH 1 (BODY.PEEK[] BODY.PEEK[]<1000000.10>)")[1]
+    assert r["BODY[]"] == msg
+    assert r["BODY[]<1000000>"] == msg[1000000:1000010]
+    c.close()
