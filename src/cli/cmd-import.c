@@ -235,6 +235,7 @@ struct target {
 	uint32_t uidnext;  /* the mailbox's UIDNEXT, kept up to date */
 	bool keep_uids;    /* appending with the source's UIDs */
 	unsigned seen, imported, skipped, failed;
+	unsigned size_mismatches; /* Maildir files whose size is not their S= */
 };
 
 struct msg {
@@ -271,6 +272,9 @@ static int target_open(struct store_user *u, const char *name, struct target *t)
 
 static void target_close(struct target *t)
 {
+	if (t->size_mismatches > 3)
+		fprintf(stderr, "roost: import: %s: %u files in all differ from their S= size\n",
+			t->name, t->size_mismatches);
 	printf("%s: done, %u messages read, %u imported, %u already there, %u failed\n",
 	       t->name, t->seen, t->imported, t->skipped, t->failed);
 	fflush(stdout);
@@ -629,7 +633,7 @@ static int import_maildir_file(struct target *t, const char *path, const struct 
 	maildir_name_parse(str_c(e->name), &mn);
 	/* Dovecot's ",S=" is the file size: a mismatch means the file was
 	 * cut short or changed; import what is there, but say so. */
-	if (mn.size != 0 && (uint64_t)st.st_size != mn.size)
+	if (mn.size != 0 && (uint64_t)st.st_size != mn.size && t->size_mismatches++ < 3)
 		fprintf(stderr, "roost: import: %s: %lld bytes, but its name says S=%llu\n", path,
 			(long long)st.st_size, (unsigned long long)mn.size);
 	uint8_t flags = e->is_new ? 0 : mn.flags;
