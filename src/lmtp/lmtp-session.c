@@ -251,14 +251,18 @@ static void rcpt_finish(struct lmtp_session *s)
 	struct lmtp_rcpt *r = s->cur_rcpt;
 	s->cur_rcpt = NULL;
 	s->busy = false;
+	if (!conn_is_closing(s->c))
+		reply(s, "%s", r->reply);
 	if (r->state == RCPT_ACCEPTED) {
 		s->n_accepted++;
 	} else {
+		/* A refused recipient is not part of the transaction: drop it
+		 * now (it is the last one added), so a client sending endless
+		 * unknown recipients does not grow the session. */
 		r->state = RCPT_REJECTED;
-		store_user_unref(&r->user);
+		s->n_rcpts--;
+		rcpt_free(&s->rcpts[s->n_rcpts]);
 	}
-	if (!conn_is_closing(s->c))
-		reply(s, "%s", r->reply);
 }
 
 static void rcpt_done(void *arg)

@@ -492,3 +492,20 @@ def test_bdat_message_too_large(roostd):
     assert c.reply()[0].startswith("552 5.3.4 <%s>" % USER)
     assert c.cmd("NOOP")[0].startswith("250")
     assert imap_fetch_all(d, USER) == []
+
+
+def test_many_unknown_recipients_do_not_count(roostd):
+    d = roostd(extra="[lmtp]\nmax_recipients = 2\n")
+    d.add_user(USER, PASS)
+    c = Lmtp(d.ports["lmtp"])
+    c.cmd("LHLO mta")
+    c.cmd("MAIL FROM:<a@b>")
+    # Pipelined: 300 unknown recipients, then two good ones (the limit
+    # counts accepted recipients only), then the message.
+    batch = "".join("RCPT TO:<ghost%d@example.test>\r\n" % i for i in range(300))
+    batch += "RCPT TO:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n%s.\r\n" % (USER, USER, message("after ghosts"))
+    c.send(batch)
+    codes = [c.reply()[0][:3] for _ in range(304)]
+    assert codes == ["550"] * 300 + ["250", "250", "354", "250"]
+    assert c.reply()[0].startswith("250 2.0.0 <%s>" % USER)
+    assert len(imap_fetch_all(d, USER)) == 2
