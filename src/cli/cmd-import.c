@@ -24,16 +24,20 @@
  * Streaming: a message is never held whole. Its bytes go, normalised to
  * CRLF, straight into a store blob while a SHA-256 of them is computed.
  *
- * Safe to re-run: before importing into a mailbox, the SHA-256 of every
- * message already in it is computed (reading them once); a source message
- * whose digest matches one that is not yet matched is skipped (so two
- * identical messages in the source are both kept). A second run imports
- * nothing; an interrupted run resumes where it stopped.
+ * UIDs: when the source names its UIDs (dovecot-uidlist or
+ * courierimapuiddb; in an mbox X-IMAPbase/X-UID or UW-IMAP's X-IMAP) and
+ * the target mailbox never held a message, the mailbox takes the source's
+ * UIDVALIDITY (store_mailbox_set_uidvalidity) and each listed message its
+ * UID (store_append_req.uid), so clients that synced the old server keep
+ * their caches. Otherwise UIDs are renumbered, in the source's UID order.
  *
- * UIDs: the store has no way yet to create a mailbox with a given
- * UIDVALIDITY or to append with a given UID, so the old UIDs are not kept
- * (clients download the folders again once); the UID lists are used for
- * the order. See docs/delivery.md.
+ * Safe to re-run: with kept UIDs, a message whose UID the mailbox has
+ * used already is skipped unread. Otherwise, before importing into a
+ * mailbox, the SHA-256 of every message already in it is computed
+ * (reading them once); a source message whose digest matches one that is
+ * not yet matched is skipped (so two identical messages in the source are
+ * both kept). A second run imports nothing; an interrupted run resumes
+ * where it stopped. See docs/delivery.md.
  *
  * Exit codes: 0, 64 usage, 66 PATH missing or unreadable, 67 no such
  * user, 73 over quota, 75 temporary store error, 65 malformed input that
