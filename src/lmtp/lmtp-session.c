@@ -34,6 +34,7 @@
  * 552 5.3.4; in DATA: the rest is read and dropped, then 552 5.3.4 per
  * recipient). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,15 +129,23 @@ static unsigned max_recipients(void)
 	return roost_config != NULL ? roost_config->lmtp_max_recipients : 100;
 }
 
+static char host_name[256];
+
+static void host_name_init(void)
+{
+	if (gethostname(host_name, sizeof(host_name) - 1) != 0 || host_name[0] == '\0')
+		snprintf(host_name, sizeof(host_name), "localhost");
+}
+
 static const char *server_name(void)
 {
-	static char host[256];
+	/* Worker threads share it: filled once. */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	if (roost_config != NULL && roost_config->hostname != NULL &&
 	    roost_config->hostname[0] != '\0')
 		return roost_config->hostname;
-	if (host[0] == '\0' && gethostname(host, sizeof(host) - 1) != 0)
-		snprintf(host, sizeof(host), "localhost");
-	return host;
+	pthread_once(&once, host_name_init);
+	return host_name;
 }
 
 static void reply(struct lmtp_session *s, const char *fmt, ...)
