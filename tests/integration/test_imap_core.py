@@ -306,3 +306,20 @@ def test_long_pipeline_of_idle_done(core):
         if line.startswith(b"i") and line.endswith(b"OK IDLE terminated"):
             count += 1
     assert count == n
+
+
+def test_compress_then_idle_push(core):
+    """Pushed updates are flushed through the compressor at once."""
+    from test_imap_core_client import append, message, wait_for
+    c = core.connect()
+    c.start_compress()
+    c.ok("SELECT INBOX")
+    c.send("i1 IDLE\r\n")
+    assert c.line() == b"+ idling"
+    o = core.connect()
+    append(o, "INBOX", message("compressed push"))
+    line, secs = wait_for(c, lambda x: x.endswith(b"EXISTS"))
+    assert line == b"* 1 EXISTS" and secs < 1
+    c.send("DONE\r\n")
+    u, t = c.read_tagged("i1")
+    assert t == b"i1 OK IDLE terminated"
