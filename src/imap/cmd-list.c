@@ -200,8 +200,11 @@ static void run_list(struct imap_session *s, const struct list_req *req,
 	}
 
 	/* LSUB (RFC 3501 6.3.9): with "%", a subscribed "a/b" whose parent
-	 * "a" matches but is not itself subscribed shows "a" as \Noselect. */
-	if (req->lsub) {
+	 * "a" matches but is not itself subscribed shows "a" as \Noselect.
+	 * RECURSIVEMATCH (RFC 5258 3.5) likewise reports a parent that does
+	 * not exist at all, as \NonExistent with CHILDINFO. */
+	bool recursive = !req->lsub && (req->sel & SEL_RECURSIVEMATCH);
+	if (req->lsub || recursive) {
 		for (size_t i = 0; i < l->count; i++) {
 			const struct store_mailbox_info *mi = &l->items[i];
 			if (!(mi->attrs & STORE_MBOX_SUBSCRIBED))
@@ -219,7 +222,8 @@ static void run_list(struct imap_session *s, const struct list_req *req,
 				bool listed = false;
 				for (size_t k = 0; k < l->count && !listed; k++)
 					listed = strcmp(l->items[k].name, parent) == 0 &&
-						 (l->items[k].attrs & STORE_MBOX_SUBSCRIBED);
+						 (recursive ||
+						  (l->items[k].attrs & STORE_MBOX_SUBSCRIBED));
 				/* report each parent once: only for the first
 				 * subscribed child in list order */
 				bool first = true;
@@ -231,8 +235,12 @@ static void run_list(struct imap_session *s, const struct list_req *req,
 				if (listed || !first)
 					continue;
 				struct store_mailbox_info pi = { .id = 0, .name = parent };
-				write_list_line(s, req, &pi, STORE_MBOX_NOSELECT | STORE_MBOX_HASCHILDREN,
-						false);
+				if (recursive)
+					write_list_line(s, req, &pi, STORE_MBOX_NONEXISTENT, true);
+				else
+					write_list_line(s, req, &pi,
+							STORE_MBOX_NOSELECT | STORE_MBOX_HASCHILDREN,
+							false);
 			}
 		}
 	}
