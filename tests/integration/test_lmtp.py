@@ -509,3 +509,25 @@ def test_many_unknown_recipients_do_not_count(roostd):
     assert codes == ["550"] * 300 + ["250", "250", "354", "250"]
     assert c.reply()[0].startswith("250 2.0.0 <%s>" % USER)
     assert len(imap_fetch_all(d, USER)) == 2
+
+
+def test_plus_address_into_chinese_folder_and_gbk_body(d):
+    m = imaplib.IMAP4("127.0.0.1", d.ports["imap"])
+    m.login(USER, PASS)
+    assert m.create("&XfJT0ZAB-")[0] == "OK"  # 已发送
+    m.logout()
+    local, domain = USER.split("@")
+    body = "你好，世界".encode("gbk") + b"\r\n"
+    msg = (b"Subject: =?GBK?B?xOO6ww==?=\r\nContent-Type: text/plain; charset=GBK\r\n"
+           b"Content-Transfer-Encoding: 8bit\r\n\r\n" + body)
+    c = Lmtp(d.ports["lmtp"])
+    c.cmd("LHLO mta")
+    c.cmd("MAIL FROM:<a@b> BODY=8BITMIME")
+    rcpt = "%s+已发送@%s" % (local, domain)
+    assert c.cmd("RCPT TO:<%s>" % rcpt)[0].startswith("250")
+    c.cmd("DATA")
+    c.send(msg + b".\r\n")
+    assert c.reply()[0].startswith("250 2.0.0")
+    stored = imap_fetch_all(d, USER, "&XfJT0ZAB-")
+    assert len(stored) == 1
+    assert stored[0][2] == ("Return-Path: <a@b>\r\nDelivered-To: <%s>\r\n" % rcpt).encode() + msg
