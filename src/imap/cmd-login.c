@@ -105,7 +105,11 @@ int imap_auth_finish(struct imap_cmd *cmd, const struct auth_result *r,
 	case AUTH_OK:
 		break;
 	case AUTH_FAILED:
-		s->auth_failures++;
+		/* A client guessing passwords gets a few tries per connection,
+		 * then has to reconnect (each failure is also delayed and
+		 * counted by the abuse protection). */
+		if (++s->auth_failures >= IMAP_MAX_AUTH_FAILURES)
+			s->disconnect_after_reply = true;
 		imap_cmd_no(cmd, "[AUTHENTICATIONFAILED] %s",
 			    msg ? msg : "Invalid user name or password");
 		return delay_failure(cmd, r->delay_ms);

@@ -8,6 +8,9 @@
 
 #include "imap/imap-session.h"
 
+/* Failed logins on one connection before it is closed. */
+#define IMAP_MAX_AUTH_FAILURES 5
+
 /* auth (cmd-login.c) */
 bool imap_plaintext_allowed(const struct imap_session *s);
 void imap_append_auth_capabilities(const struct imap_session *s, struct buf *out);

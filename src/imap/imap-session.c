@@ -210,6 +210,10 @@ static void finish_command(struct imap_session *s)
 	}
 	if (s->state == IMAP_STATE_LOGOUT)
 		conn_close(s->conn, "logout");
+	if (s->disconnect_after_reply) {
+		imap_session_write_cstr(s, "* BYE Too many failed login attempts\r\n");
+		conn_close(s->conn, "auth failures");
+	}
 
 	s->cmd = NULL;
 	imap_parser_next(&s->parser);

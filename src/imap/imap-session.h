@@ -141,6 +141,7 @@ struct imap_session {
 	bool compress_pending;      /* COMPRESS: start after the tagged OK */
 	bool starttls_pending;      /* STARTTLS: start after the tagged OK */
 	unsigned auth_failures;     /* on this connection */
+	bool disconnect_after_reply; /* BYE and close after the tagged line */
 };
 
 /* One command being executed. Allocated from the session's command pool. */

@@ -173,3 +173,34 @@ def test_session_limit(roostd):
         import time
         time.sleep(0.05)
     assert b" OK " in t, t
+
+
+def test_connection_closed_after_repeated_failures(core):
+    c = core.connect(login=False)
+    for i in range(4):
+        u, t = c.no('LOGIN %s "wrong%d"' % (USER, i))
+    u, t = c.no('LOGIN %s "wrong again"' % USER)
+    assert c.line() == b"* BYE Too many failed login attempts"
+    try:
+        c.line()
+        assert False, "still open"
+    except (EOFError, OSError):
+        pass
+
+
+def test_failure_is_delayed_without_blocking_others(roostd):
+    """auth.fail_delay_ms: the NO comes late, but the worker keeps serving
+    other connections meanwhile (the delay is a timer, not a sleep)."""
+    import time
+    d = roostd(extra="[auth]\nfail_delay_ms = 1500\n")
+    d.add_user(USER, PW)
+    bad = Client(d.ports["imap"])
+    others = [Client(d.ports["imap"]) for _ in range(4)]
+    t0 = time.time()
+    bad.send('f1 LOGIN %s "wrong"\r\n' % USER)
+    for o in others:
+        o.ok("NOOP")
+    assert time.time() - t0 < 1.0
+    u, t = bad.read_tagged("f1")
+    assert b"[AUTHENTICATIONFAILED]" in t
+    assert time.time() - t0 >= 1.4

@@ -175,7 +175,8 @@ class Env:
 
 @pytest.fixture
 def core(roostd):
-    d = roostd()
+    # short failure delays keep the failed-login tests quick
+    d = roostd(extra="[auth]\nfail_delay_ms = 20\n")
     d.add_user(USER, PW)
     env = Env(d)
     yield env
