@@ -531,3 +531,26 @@ def test_plus_address_into_chinese_folder_and_gbk_body(d):
     stored = imap_fetch_all(d, USER, "&XfJT0ZAB-")
     assert len(stored) == 1
     assert stored[0][2] == ("Return-Path: <a@b>\r\nDelivered-To: <%s>\r\n" % rcpt).encode() + msg
+
+
+def test_concurrent_connections_to_one_user(d):
+    import threading
+    results = []
+
+    def worker(k):
+        with smtplib.LMTP("127.0.0.1", d.ports["lmtp"]) as lmtp:
+            for i in range(25):
+                refused = lmtp.sendmail("a@example.org", [USER], message("c%d-%d" % (k, i)))
+                results.append(refused)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 100 and all(r == {} for r in results)
+    stored = imap_fetch_all(d, USER)
+    assert sorted(uid for uid, _, _ in stored) == list(range(1, 101))
+    subjects = sorted(re.search(rb"Subject: (c\d+-\d+)", body).group(1) for _, _, body in stored)
+    assert subjects == sorted(b"c%d-%d" % (k, i) for k in range(4) for i in range(25))
+    assert d.cli("fsck", USER).returncode == 0
