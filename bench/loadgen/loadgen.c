@@ -16,10 +16,11 @@
  *               since one message is expunged and one appended per session)
  *   idle        --clients connections log in, SELECT INBOX and IDLE (at most
  *               --ramp logging in at once); "READY n" on stderr once all are
- *               idle. Then reads commands on stdin: "report T0_NS TIMEOUT_MS"
- *               waits until every idle connection has seen an EXISTS at or
- *               after CLOCK_MONOTONIC time T0_NS (or the timeout) and prints
- *               a JSON line with each latency; "quit" or EOF ends the run
+ *               idle. Then reads commands on stdin: "report T0_NS TIMEOUT_MS
+ *               [USER]" waits until every idle connection (only those of user
+ *               number USER, if given) has seen an EXISTS at or after
+ *               CLOCK_MONOTONIC time T0_NS (or the timeout) and prints a JSON
+ *               line with each latency; "quit" or EOF ends the run
  *   login       connect (+ TLS with --tls), LOGIN, LOGOUT, close; repeated by
  *               every client for --duration seconds (a login storm)
  *   pop3        USER, PASS, STAT, LIST, RETR 1..n, QUIT (--sessions times)
@@ -184,6 +185,7 @@ static int idle_ready_count, idle_started, idle_failed;
 static bool idle_low_mem, idle_announced;
 static struct event *report_timer;
 static uint64_t report_t0, report_deadline;
+static int report_user;	/* 0: every connection; else only this user number */
 
 static void client_start(struct client *c);
 static void idle_start_more(void);
@@ -1030,12 +1032,22 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int client_user(const struct client *c)
+{
+	return c->id % opt.users + 1 + opt.user_offset;
+}
+
+static bool report_counts(const struct client *c)
+{
+	return c->bev != NULL && c->idle_ready && (report_user == 0 || client_user(c) == report_user);
+}
+
 static void report_check(evutil_socket_t fd, short what, void *arg)
 {
 	int waiting = 0, ready = 0;
 	for (int i = 0; i < opt.clients; i++) {
 		struct client *c = &clients[i];
-		if (c->bev == NULL || !c->idle_ready)
+		if (!report_counts(c))
 			continue;
 		ready++;
 		if (c->last_exists_ns < report_t0)
@@ -1050,7 +1062,7 @@ static void report_check(evutil_socket_t fd, short what, void *arg)
 	int n = 0;
 	for (int i = 0; i < opt.clients; i++) {
 		struct client *c = &clients[i];
-		if (c->bev != NULL && c->idle_ready && c->last_exists_ns >= report_t0)
+		if (report_counts(c) && c->last_exists_ns >= report_t0)
 			lat[n++] = (c->last_exists_ns - report_t0) / 1000;
 	}
 	qsort(lat, (size_t)n, sizeof(*lat), cmp_u64);
@@ -1078,10 +1090,12 @@ static void stdin_cb(evutil_socket_t fd, short what, void *arg)
 	while ((nl = strchr(buf, '\n')) != NULL) {
 		*nl = '\0';
 		unsigned long long t0, tmo;
+		int user = 0;
 		if (strcmp(buf, "quit") == 0) {
 			event_base_loopbreak(base);
-		} else if (sscanf(buf, "report %llu %llu", &t0, &tmo) == 2) {
+		} else if (sscanf(buf, "report %llu %llu %d", &t0, &tmo, &user) >= 2) {
 			report_t0 = t0;
+			report_user = user;
 			report_deadline = now_ns() + tmo * 1000000ull;
 			/* Checked every 2 ms until all have seen it or time is up. */
 			struct timeval tv = { 0, 2000 };
