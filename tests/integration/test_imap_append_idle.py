@@ -1,6 +1,7 @@
 """APPEND (flags, internal date, APPENDUID, TRYCREATE, TOOBIG, MULTIAPPEND,
 literal8) and IDLE (pushes from another session and from an LMTP delivery
 within 100 ms, keep-alive), plus curl's imap:// against a real roostd."""
+import os
 import re
 import smtplib
 import subprocess
@@ -251,3 +252,30 @@ def test_append_utf8_data_extension(core):
     line = c.line()
     assert line.startswith(tag.encode() + b" BAD"), line
     c.ok("NOOP")
+
+
+def test_append_large_message_streamed(core):
+    """A 12 MB message: streamed to disk as it arrives (the daemon's memory
+    grows by far less than the message), stored byte for byte."""
+    c = core.connect()
+    line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/0123456789\r\n"
+    msg = b"Subject: big\r\n\r\n" + line * (12 * 1024 * 1024 // len(line))
+
+    def rss_kib():
+        with open("/proc/%d/status" % core.d.proc.pid) as f:
+            for x in f:
+                if x.startswith("VmRSS:"):
+                    return int(x.split()[1])
+
+    before = rss_kib()
+    v, uid = append(c, "INBOX", msg)
+    grown = rss_kib() - before
+    c.ok("SELECT INBOX")
+    u, t = c.ok("FETCH 1 (RFC822.SIZE)")
+    assert u == [b"* 1 FETCH (RFC822.SIZE %d)" % len(msg)]
+    u, t = c.ok("FETCH 1 BODY.PEEK[]<6000000.100>")
+    assert u[0].endswith(msg[6000000:6000100] + b")")
+    import conftest
+    with open(os.path.join(conftest.BUILD, "roostd"), "rb") as f:
+        if b"__asan_init" not in f.read():
+            assert grown < 4 * 1024, grown
