@@ -66,7 +66,13 @@ def test_script(roostd, script):
                 # a line after one ending in a literal header continues it
                 # (so does IDLE's DONE)
                 tag = prev_tag if continues or text == "DONE" else text.split(" ", 1)[0]
-                tags[conn] = (tag, re.search(r"\{\d+\+?\}$", text) is not None)
+                # the next line continues this command after a LITERAL+
+                # literal, or after a synchronizing one the server accepted
+                # with "+" (a refused literal ends the command)
+                continues = (re.search(r"\{\d+\+\}$", text) is not None or
+                             (re.search(r"\{\d+\}$", text) is not None and
+                              bool(patterns) and patterns[-1].startswith("+")))
+                tags[conn] = (tag, continues)
             got = []
             while len(got) < len(patterns):
                 got.append(c.line().decode("utf-8", "replace"))
