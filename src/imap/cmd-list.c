@@ -9,6 +9,7 @@
  * converted from the client's form (modified UTF-7 or UTF-8). */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "imap/imap-commands.h"
 #include "imap/imap-internal.h"
@@ -74,7 +75,18 @@ static bool pattern_match(const char *pat, size_t plen, const char *name, size_t
 
 static bool pattern_matches_name(const char *pat, const char *name)
 {
-	return pattern_match(pat, strlen(pat), name, strlen(name));
+	size_t plen = strlen(pat);
+	/* "INBOX" is case-insensitive (RFC 9051 5.1): "inbox*" finds it. */
+	if (plen >= 5 && strncasecmp(pat, "INBOX", 5) == 0 && strncmp(pat, "INBOX", 5) != 0 &&
+	    strncmp(name, "INBOX", 5) == 0 && (name[5] == '\0' || name[5] == '/')) {
+		char fixed[LIST_MAX_PATTERN_LEN + 1];
+		if (plen > LIST_MAX_PATTERN_LEN)
+			return false;
+		memcpy(fixed, "INBOX", 5);
+		memcpy(fixed + 5, pat + 5, plen - 5);
+		return pattern_match(fixed, plen, name, strlen(name));
+	}
+	return pattern_match(pat, plen, name, strlen(name));
 }
 
 void imap_list_format_attrs(struct buf *out, uint32_t attrs, bool special_use)

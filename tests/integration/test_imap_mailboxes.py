@@ -88,6 +88,10 @@ def test_create_delete_rename_list(core):
     c.no("DELETE INBOX")
     u, t = c.ok('LIST "" ""')
     assert u == [b'* LIST (\\Noselect) "/" ""']
+    # INBOX is case-insensitive in patterns too
+    for pat in ("inbox", "Inbox*", "iNbOx%"):
+        u, t = c.ok('LIST "" %s' % pat)
+        assert u == [b'* LIST (\\HasNoChildren) "/" INBOX'], (pat, u)
 
 
 def test_create_special_use_and_list_extended(core):
