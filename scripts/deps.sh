@@ -18,6 +18,7 @@ libcrypt-dev:hdr:/usr/include/crypt.h
 openssl:cmd:openssl
 python3:file:/usr/bin/python3
 python3-pytest:py:pytest
+python3-pytest-xdist:py:xdist
 clang:cmd:clang
 curl:cmd:curl
 isync:cmd:mbsync

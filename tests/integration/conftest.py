@@ -50,12 +50,18 @@ def ensure_run_user():
     """As root, make sure the unprivileged `roost` user exists."""
     if os.geteuid() != 0:
         return
-    try:
-        pwd.getpwnam(RUN_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", RUN_USER], check=True,
-                       capture_output=True)
+    # Parallel test workers (pytest -n) may race to create it: retry
+    # until it exists (useradd fails if another one won or holds the lock).
+    for _ in range(50):
+        try:
+            pwd.getpwnam(RUN_USER)
+            return
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir",
+                            "/nonexistent", "--shell", "/usr/sbin/nologin", RUN_USER],
+                           capture_output=True)
+        time.sleep(0.1)
+    pwd.getpwnam(RUN_USER)
 
 
 def shared_tmpdir(prefix):
