@@ -178,6 +178,32 @@ static void reload(void)
 	NEEDS_RESTART(old->async_threads != fresh->async_threads, "async_threads");
 #undef NEEDS_RESTART
 
+	/* What this reload changes at once (the protocols read their own
+	 * sections from roost_config at their next use). */
+	char changed[256] = "";
+	o = 0;
+#define CHANGED(cond, name)                                                                  \
+	do {                                                                                 \
+		if ((cond) && o < sizeof(changed))                                           \
+			o += (size_t)snprintf(changed + o, sizeof(changed) - o, "%s%s",       \
+					      o ? "," : "", name);                            \
+	} while (0)
+	CHANGED(str_differs(old->tls_cert, fresh->tls_cert), "tls.cert");
+	CHANGED(str_differs(old->tls_key, fresh->tls_key), "tls.key");
+	CHANGED(str_differs(old->tls_min_version, fresh->tls_min_version), "tls.min_version");
+	CHANGED(str_differs(old->tls_ciphers, fresh->tls_ciphers), "tls.ciphers");
+	CHANGED(str_differs(old->tls_ciphersuites, fresh->tls_ciphersuites), "tls.ciphersuites");
+	CHANGED(old->max_connections != fresh->max_connections, "max_connections");
+	CHANGED(old->max_connections_per_ip != fresh->max_connections_per_ip,
+		"max_connections_per_ip");
+	CHANGED(old->preauth_timeout != fresh->preauth_timeout, "preauth_timeout");
+	CHANGED(old->idle_timeout != fresh->idle_timeout, "idle_timeout");
+	CHANGED(old->shutdown_grace != fresh->shutdown_grace, "shutdown_grace");
+	CHANGED(str_differs(old->log_level, fresh->log_level), "log_level");
+	CHANGED(str_differs(old->log_target, fresh->log_target), "log_target");
+	CHANGED(str_differs(old->hostname, fresh->hostname), "hostname");
+#undef CHANGED
+
 	/* The certificate is rebuilt even when its path did not change: the
 	 * point of a SIGHUP is usually a renewed certificate. A broken one
 	 * leaves the old context in service. */
@@ -200,10 +226,11 @@ static void reload(void)
 	r->next = daemon_state.retired;
 	daemon_state.retired = r;
 
-	log_info("reload", "status=applied tls=%s max_connections=%u max_connections_per_ip=%u "
-			   "preauth_timeout=%u log_level=%s needs_restart=%s",
-		 tls_status, fresh->max_connections, fresh->max_connections_per_ip,
-		 fresh->preauth_timeout, fresh->log_level, restart[0] ? restart : "none");
+	log_info("reload", "status=applied tls=%s changed=%s needs_restart=%s max_connections=%u "
+			   "max_connections_per_ip=%u preauth_timeout=%u log_level=%s",
+		 tls_status, changed[0] ? changed : "none", restart[0] ? restart : "none",
+		 fresh->max_connections, fresh->max_connections_per_ip, fresh->preauth_timeout,
+		 fresh->log_level);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)

@@ -270,6 +270,7 @@ def test_sighup_reports_what_needs_restart(roostd):
     d.reload()
     log = d.log_text()
     assert "max_connections_per_ip=7" in log
+    assert "changed=max_connections_per_ip " in log
     assert "needs_restart=workers" in log
 
 
