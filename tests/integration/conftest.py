@@ -233,6 +233,8 @@ class Roostd:
         p = subprocess.run([os.path.join(BUILD, "roost"), "-c", self.conf, *args], input=input,
                            capture_output=True, timeout=60, env=self.env,
                            stdin=None if input is not None else subprocess.DEVNULL)
+        report = sanitizer_report(p.stderr.decode("utf-8", "replace"))
+        assert report is None, "sanitizer report from roost %s:\n%s" % (" ".join(args), report)
         if check:
             assert p.returncode == 0, (args, p.returncode, p.stdout, p.stderr)
         return p
