@@ -124,8 +124,9 @@ int imap_seqset_parse(struct str text, bool allow_last, struct imap_seqset *set,
 	}
 	set->resolved = false;
 	if (seqset_scan(text, set, error_r) < 0) {
-		set->count = 0;
-		set->resolved = true;
+		/* Ranges scanned before the error are freed: a failed parse
+		 * leaves the set empty and owning nothing. */
+		imap_seqset_clear(set);
 		return -1;
 	}
 	return 1;
