@@ -108,7 +108,8 @@ static struct imap_fetch_item *add_item(struct fetch_parser *fp, enum imap_fetch
 
 /* header-fld-name = astring: an atom of ASTRING-CHARs, or a quoted string.
  * Inside the section brackets a "]" ends the list, so it is not taken as
- * part of an atom. Literals cannot appear in this one-line text. */
+ * part of an atom. The command parser hands a literal name over as a
+ * quoted string (imap-parser.h), so none appears in this one-line text. */
 static int read_field_name(struct fetch_parser *fp, struct str *name_r)
 {
 	char tmp[IMAP_FETCH_MAX_FIELD_NAME];

@@ -18,6 +18,8 @@ enum parser_state {
 	ST_ARG_START,     /* after SP or "(": a token, ")" or end of line */
 	ST_AFTER_ARG,     /* after a token: SP, ")" or end of line */
 	ST_ATOM,
+	ST_ATOM_QUOTED,   /* a quoted string inside an atom's "[...]" */
+	ST_ATOM_QUOTED_ESC,
 	ST_QUOTED,
 	ST_QUOTED_ESC,
 	ST_TILDE,         /* "~" read: "{" makes a literal8, else an atom */
@@ -85,6 +87,8 @@ static void start_command(struct imap_parser *p)
 	p->literal_left = 0;
 	buf_reset(&p->token);
 	p->bracket_depth = 0;
+	p->literal_in_atom = false;
+	p->atom_literal_error = NULL;
 	p->tag[0] = '\0';
 	p->command[0] = '\0';
 	p->have_tag = p->have_command = false;
@@ -312,31 +316,94 @@ static bool is_tag_char(unsigned char c)
 
 /* --- the state machine --- */
 
+/* The error was found at a literal's header (its LF just read). The bytes
+ * of a non-synchronizing literal are still coming and belong to this line;
+ * a client that sent a synchronizing one waits for "+" and sends nothing. */
+static enum imap_parse_result fail_at_literal_header(struct imap_parser *p)
+{
+	if (p->literal_plus && p->literal_len > 0) {
+		p->literal_left = p->literal_len;
+		p->state = ST_SKIP_LITERAL;
+	} else if (p->literal_plus) {
+		p->state = ST_SKIP_LINE;
+	}
+	return IMAP_PARSE_ERROR;
+}
+
 static enum imap_parse_result literal_header_done(struct imap_parser *p, bool at_lf)
 {
 	if (p->arg_total >= IMAP_PARSER_MAX_ARGS) {
 		fail_limit(p, "Too many arguments", at_lf);
-		/* The bytes of a non-synchronizing literal are still coming
-		 * and belong to this line. */
-		if (p->literal_plus && p->literal_len > 0) {
-			p->literal_left = p->literal_len;
-			p->state = ST_SKIP_LITERAL;
-		} else if (p->literal_plus) {
-			p->state = ST_SKIP_LINE;
-		}
-		return IMAP_PARSE_ERROR;
+		return fail_at_literal_header(p);
+	}
+	/* A literal inside an atom's section becomes a quoted string in the
+	 * token: at worst every byte escaped, plus the two quotes. */
+	if (p->literal_in_atom && (p->literal_len > p->token.max ||
+				   p->token.len + 2 * p->literal_len + 2 > p->token.max)) {
+		fail_toobig(p, "Argument too long", at_lf);
+		return fail_at_literal_header(p);
 	}
 	p->literal.size = p->literal_len;
 	p->literal.sync = !p->literal_plus;
 	p->literal.literal8 = p->literal_is8;
+	p->literal.in_atom = p->literal_in_atom;
 	p->literal.depth = p->depth;
 	p->literal.arg_index = p->frames[p->depth].count;
 	p->state = ST_LITERAL_WAIT;
 	return IMAP_PARSE_LITERAL;
 }
 
+/* The last byte of a literal inside an atom's section was read: close its
+ * quoted string and go on with the atom, or report what was wrong in it.
+ * Returns ERROR or MORE. */
+static enum imap_parse_result atom_literal_end(struct imap_parser *p)
+{
+	if (p->atom_literal_error == NULL && buf_append_char(&p->token, '"') < 0)
+		p->atom_literal_error = "Out of memory";
+	if (p->atom_literal_error != NULL) {
+		const char *reason = p->atom_literal_error;
+		p->atom_literal_error = NULL;
+		return fail(p, reason, false);
+	}
+	p->state = ST_ATOM;
+	return IMAP_PARSE_MORE;
+}
+
+/* Bytes of a literal inside an atom's section (header-fld-name = astring,
+ * RFC 9051 9: BODY[HEADER.FIELDS ({3}\r\nX-A)]). They are kept as a quoted
+ * string, so the atom stays one line of text for the handler. A quoted
+ * string cannot hold CR, LF or NUL; no header field name can either. */
+static void atom_literal_bytes(struct imap_parser *p, const unsigned char *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = d[i];
+		if (p->atom_literal_error != NULL)
+			continue; /* the rest is consumed, then reported */
+		if (c == '\0' || c == '\r' || c == '\n') {
+			p->atom_literal_error = "Invalid character in a section literal";
+			continue;
+		}
+		if ((c == '"' || c == '\\') && buf_append_char(&p->token, '\\') < 0)
+			p->atom_literal_error = "Out of memory";
+		else if (buf_append_char(&p->token, (char)c) < 0)
+			p->atom_literal_error = "Out of memory";
+	}
+}
+
 void imap_parser_literal_collect(struct imap_parser *p)
 {
+	if (p->literal.in_atom) {
+		/* Space was checked at the header: this cannot fail on the
+		 * maximum, only on memory (then reported at the end). */
+		if (buf_append_char(&p->token, '"') < 0)
+			p->atom_literal_error = "Out of memory";
+		p->collected += p->literal.size;
+		p->literal_left = p->literal.size;
+		/* Even when empty: the feed loop closes it (and reports an
+		 * error as an event) on the next call. */
+		p->state = ST_LITERAL_DATA;
+		return;
+	}
 	struct imap_arg *a = add_arg(p, IMAP_ARG_LITERAL);
 	char *data = a != NULL ? pool_alloc(p->pool, p->literal.size + 1) : NULL;
 	if (data == NULL) {
@@ -365,6 +432,16 @@ void imap_parser_literal_stream(struct imap_parser *p)
 
 void imap_parser_literal_streamed(struct imap_parser *p)
 {
+	if (p->literal.in_atom) {
+		/* Not meant to happen (see the header): the atom gets an empty
+		 * string in the literal's place, which no handler accepts as a
+		 * header field name. */
+		p->literal_left = 0;
+		if (buf_append(&p->token, "\"\"", 2) < 0)
+			p->atom_literal_error = "Out of memory";
+		p->state = ST_ATOM;
+		return;
+	}
 	struct imap_arg *a = add_arg(p, IMAP_ARG_LITERAL_STREAMED);
 	if (a != NULL) {
 		a->literal8 = p->literal.literal8;
@@ -447,6 +524,17 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data,
 		if (p->state == ST_END || p->state == ST_LITERAL_WAIT ||
 		    p->state == ST_LITERAL_STREAM)
 			break; /* waiting for the session */
+		if (p->state == ST_LITERAL_DATA && p->literal.in_atom) {
+			size_t n = len - i;
+			if (n > p->literal_left)
+				n = (size_t)p->literal_left;
+			atom_literal_bytes(p, d + i, n);
+			i += n;
+			p->literal_left -= n;
+			if (p->literal_left == 0 && (r = atom_literal_end(p)) != IMAP_PARSE_MORE)
+				break;
+			continue;
+		}
 		if (p->state == ST_LITERAL_DATA) {
 			/* Bulk copy: the only state that takes many bytes. */
 			size_t n = len - i;
@@ -589,6 +677,7 @@ static enum imap_parse_result parse_byte(struct imap_parser *p, unsigned char c)
 			p->state = ST_QUOTED;
 			return IMAP_PARSE_MORE;
 		case '{':
+			p->literal_in_atom = false;
 			p->literal_is8 = false;
 			p->literal_plus = false;
 			p->literal_has_digits = false;
@@ -618,6 +707,7 @@ static enum imap_parse_result parse_byte(struct imap_parser *p, unsigned char c)
 
 	case ST_TILDE:
 		if (c == '{') {
+			p->literal_in_atom = false;
 			p->literal_is8 = true;
 			p->literal_plus = false;
 			p->literal_has_digits = false;
@@ -649,6 +739,23 @@ static enum imap_parse_result parse_byte(struct imap_parser *p, unsigned char c)
 			p->bracket_depth--;
 		} else if (p->bracket_depth > 0 && (c == ' ' || c == '(' || c == ')')) {
 			/* part of a section spec: BODY[HEADER.FIELDS (A B)] */
+		} else if (p->bracket_depth > 0 && (c == '"' || c == '{')) {
+			/* RFC 9051 9: header-fld-name = astring, so a section's
+			 * list may hold quoted strings and literals; they begin
+			 * a list element, after "(" or SP. */
+			char prev = p->token.data[p->token.len - 1];
+			if (prev != '(' && prev != ' ')
+				return fail(p, "Invalid character in atom", false);
+			if (c == '{') {
+				p->literal_in_atom = true;
+				p->literal_is8 = false;
+				p->literal_plus = false;
+				p->literal_has_digits = false;
+				p->literal_len = 0;
+				p->state = ST_LITERAL_LEN;
+				return IMAP_PARSE_MORE;
+			}
+			p->state = ST_ATOM_QUOTED;
 		} else if (c == '\r' || c == '\n') {
 			return fail(p, "Missing ']'", at_lf);
 		} else if (!is_arg_atom_char(c)) {
@@ -656,6 +763,30 @@ static enum imap_parse_result parse_byte(struct imap_parser *p, unsigned char c)
 		}
 		if (buf_append_char(&p->token, (char)c) < 0)
 			return fail_toobig(p, "Argument too long", false);
+		return IMAP_PARSE_MORE;
+
+	case ST_ATOM_QUOTED:
+		/* Kept with its quotes and escapes: the handler reads the
+		 * section text (imap-fetch-parse.c). */
+		if (c == '"') {
+			p->state = ST_ATOM;
+		} else if (c == '\\') {
+			p->state = ST_ATOM_QUOTED_ESC;
+		} else if (c == '\r' || c == '\n') {
+			return fail(p, "Unterminated quoted string", at_lf);
+		} else if (c == '\0') {
+			return fail(p, "NUL in quoted string", false);
+		}
+		if (buf_append_char(&p->token, (char)c) < 0)
+			return fail_toobig(p, "Argument too long", false);
+		return IMAP_PARSE_MORE;
+
+	case ST_ATOM_QUOTED_ESC:
+		if (c != '"' && c != '\\')
+			return fail(p, "Invalid escape in quoted string", at_lf);
+		if (buf_append_char(&p->token, (char)c) < 0)
+			return fail_toobig(p, "Argument too long", false);
+		p->state = ST_ATOM_QUOTED;
 		return IMAP_PARSE_MORE;
 
 	case ST_QUOTED:

@@ -9,7 +9,13 @@
  * atoms, quoted strings, literals ({n}, {n+} and literal8 ~{n}), NIL and
  * parenthesised lists. An atom may contain a "[...]" section in which
  * spaces and parentheses are part of the atom, so FETCH items such as
- * BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100> are one atom, as in Dovecot.
+ * BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100> are one atom. Since a header
+ * field name is an astring (RFC 9051 9), an element of a list inside the
+ * section may also be a quoted string, kept in the atom as written, or a
+ * literal, which the parser turns into a quoted string in the atom:
+ * BODY[HEADER.FIELDS ({3}\r\nX-A "B")] is the atom
+ * BODY[HEADER.FIELDS ("X-A" "B")]. Such a literal may not hold CR, LF or
+ * NUL (no field name can).
  *
  * Literals are the one place where the session must decide something: when
  * the parser has read a literal's header ("{5}\r\n") it stops with
@@ -17,6 +23,8 @@
  * then either
  *   - imap_parser_literal_collect(): the parser stores the bytes in the
  *     argument (the session sends "+ " first for a synchronizing literal);
+ *     (A literal inside an atom's section, literal->in_atom, must be
+ *     collected or rejected: its bytes belong to the atom.)
  *   - imap_parser_literal_stream(): the session itself consumes exactly
  *     `size` bytes from the input (APPEND bodies go to the store's blob
  *     writer) and then calls imap_parser_literal_streamed(); the argument
@@ -91,6 +99,7 @@ struct imap_parser_literal {
 	uint64_t size;
 	bool sync;       /* {n}: the client waits for "+ " */
 	bool literal8;   /* ~{n} */
+	bool in_atom;    /* inside an atom's "[...]" section (see above) */
 	unsigned depth;  /* list nesting level where it appears (0 = top) */
 	size_t arg_index; /* its index among the arguments at that level */
 };
@@ -108,6 +117,8 @@ struct imap_parser {
 	struct buf token;         /* the token being read */
 	unsigned bracket_depth;   /* inside "[...]" of an atom */
 	bool literal_plus, literal_is8, literal_has_digits;
+	bool literal_in_atom;     /* the literal being read is inside an atom */
+	const char *atom_literal_error; /* found in such a literal's bytes */
 	uint64_t literal_len;
 	char tag[IMAP_PARSER_MAX_TAG + 1];
 	char command[IMAP_PARSER_MAX_COMMAND + 1];

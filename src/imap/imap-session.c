@@ -359,9 +359,11 @@ static void literal_header(struct imap_session *s)
 
 	/* APPEND's message literals are streamed to the store: at the top
 	 * level after the mailbox, or as the only element of a list
-	 * (RFC 6855 4: UTF8 (~{n}...)). */
-	if (strcmp(name, "APPEND") == 0 && ((lit->depth == 0 && lit->arg_index >= 1) ||
-					    (lit->depth == 1 && lit->arg_index == 0))) {
+	 * (RFC 6855 4: UTF8 (~{n}...)). A literal inside an atom's section
+	 * is part of that atom, never a message. */
+	if (strcmp(name, "APPEND") == 0 && !lit->in_atom &&
+	    ((lit->depth == 0 && lit->arg_index >= 1) ||
+	     (lit->depth == 1 && lit->arg_index == 0))) {
 		imap_append_msg_literal(s);
 		return;
 	}

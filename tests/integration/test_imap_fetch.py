@@ -84,6 +84,46 @@ def test_header_fields_response_name_exact(box):
     assert u[0].startswith(b"* 1 FETCH (BODY[HEADER.FIELDS (Subject)] {")
 
 
+def test_header_fields_quoted_and_literal_names(imap_env):
+    """RFC 9051 9: header-fld-name = astring, so a field name may be quoted
+    or a literal (synchronizing or not). The response names the item with
+    the field names as astrings, in the case the client wrote them."""
+    c = imap_env.connect()
+    msg = (b"From: a@example.com\r\nX-A: first\r\nSubject: quoted names\r\n"
+           b"X-B: second\r\n\r\nbody\r\n")
+    c.append("INBOX", msg)
+    c.ok("SELECT INBOX")
+    want = b"X-A: first\r\nSubject: quoted names\r\n\r\n"
+    u, _ = c.ok('FETCH 1 (BODY.PEEK[HEADER.FIELDS ("X-A" Subject)])')
+    assert u == [b"* 1 FETCH (BODY[HEADER.FIELDS (X-A Subject)] {%d}\r\n%s)"
+                 % (len(want), want)]
+    # A synchronizing literal: "+" after its size, then the rest.
+    c.n += 1
+    tag = "t%d" % c.n
+    c.send(tag.encode() + b" FETCH 1 (BODY.PEEK[HEADER.FIELDS ({3}\r\n")
+    assert c.read_line().startswith(b"+")
+    c.send(b"X-A Subject)])\r\n")
+    u, st, tx = c.wait(tag)
+    assert st == "OK", tx
+    assert u == [b"* 1 FETCH (BODY[HEADER.FIELDS (X-A Subject)] {%d}\r\n%s)"
+                 % (len(want), want)]
+    # LITERAL+ and a quoted name that needs quoting in the answer too.
+    want = b"X-B: second\r\n\r\n"
+    u, st, tx = c.cmd(b'FETCH 1 BODY.PEEK[HEADER.FIELDS.NOT ({4+}\r\nx-a1 "X-A" FROM'
+                      b' "Subject")]')
+    assert st == "OK", tx
+    assert u == [b"* 1 FETCH (BODY[HEADER.FIELDS.NOT (x-a1 X-A FROM Subject)] {%d}\r\n%s)"
+                 % (len(want), want)]
+    # Not a field name: a quoted string may not hold a colon, a literal
+    # not a line break; the connection goes on.
+    u, st, tx = c.cmd('FETCH 1 BODY.PEEK[HEADER.FIELDS ("X-A:")]')
+    assert st == "BAD", tx
+    u, st, tx = c.cmd(b"FETCH 1 BODY.PEEK[HEADER.FIELDS ({4+}\r\nX\r\nA)]")
+    assert st == "BAD" and "section literal" in tx, tx
+    c.ok("NOOP")
+    c.close()
+
+
 def test_partials(box):
     r = box.fetch("FETCH 1 (BODY.PEEK[]<0.10> BODY.PEEK[TEXT]<5.7> BODY.PEEK[3.1]<6.1000>)")[1]
     assert r["BODY[]<0>"] == NESTED[:10]

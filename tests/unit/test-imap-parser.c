@@ -88,9 +88,9 @@ static char *run(const char *input, size_t inlen, size_t chunk, enum lit_policy 
 			break;
 		case IMAP_PARSE_LITERAL: {
 			const struct imap_parser_literal *l = imap_parser_literal(&p);
-			buf_printf(&out, "LIT %llu%s%s d%u i%zu\n", (unsigned long long)l->size,
-				   l->sync ? " sync" : "", l->literal8 ? " 8" : "", l->depth,
-				   l->arg_index);
+			buf_printf(&out, "LIT %llu%s%s%s d%u i%zu\n", (unsigned long long)l->size,
+				   l->sync ? " sync" : "", l->literal8 ? " 8" : "",
+				   l->in_atom ? " atom" : "", l->depth, l->arg_index);
 			if (pol == LIT_COLLECT) {
 				imap_parser_literal_collect(&p);
 			} else if (pol == LIT_STREAM) {
@@ -155,6 +155,66 @@ TEST(parser_fetch_sections)
 		    "DONE a FETCH A:1 ( A:FLAGS A:BODY.PEEK[HEADER.FIELDS (FROM TO)]<0.100> )\n");
 	CHECK_PARSE("a FETCH 1 BODY[]\r\n", "DONE a FETCH A:1 A:BODY[]\n");
 	CHECK_PARSE("a FETCH 1 BODY[1.2\r\n", "ERR a: Missing ']'\n");
+}
+
+/* RFC 9051 9: header-fld-name = astring, so the list in a section may hold
+ * quoted strings and literals. Both stay inside the one atom; a literal
+ * becomes a quoted string there. */
+TEST(parser_section_astrings)
+{
+	CHECK_PARSE("a FETCH 1 BODY[HEADER.FIELDS (\"X-A\" Subject)]\r\n",
+		    "DONE a FETCH A:1 A:BODY[HEADER.FIELDS (\"X-A\" Subject)]\n");
+	/* "]", "(", escapes inside the quoted name do not end anything */
+	CHECK_PARSE("a FETCH 1 (BODY.PEEK[1.HEADER.FIELDS.NOT (\"a](\\\"\\\\\" c)]<0.10> UID)\r\n",
+		    "DONE a FETCH A:1 ( A:BODY.PEEK[1.HEADER.FIELDS.NOT (\"a](\\\"\\\\\" c)]<0.10>"
+		    " A:UID )\n");
+	CHECK_PARSE("a FETCH 1 BODY[HEADER.FIELDS ({3}\r\nX-A)]\r\n",
+		    "LIT 3 sync atom d0 i1\nDONE a FETCH A:1 A:BODY[HEADER.FIELDS (\"X-A\")]\n");
+	/* literals among atoms and quoted names, non-synchronizing, empty,
+	 * and with bytes that need escaping in the quoted form */
+	CHECK_PARSE("a FETCH 1:2 (UID BODY[HEADER.FIELDS (A {1+}\r\nB \"C\" {0}\r\n {4}\r\nd\"e\\)])"
+		    "\r\nb NOOP\r\n",
+		    "LIT 1 atom d1 i1\nLIT 0 sync atom d1 i1\nLIT 4 sync atom d1 i1\n"
+		    "DONE a FETCH A:1:2 ( A:UID A:BODY[HEADER.FIELDS (A \"B\" \"C\" \"\" \"d\\\"e\\\\\")] )\n"
+		    "DONE b NOOP\n");
+	/* a quoted string or literal only starts a list element */
+	CHECK_PARSE("a FETCH 1 BODY[HEADER.FIELDS (X\"Y\")]\r\nb NOOP\r\n",
+		    "ERR a: Invalid character in atom\nDONE b NOOP\n");
+	CHECK_PARSE("a FETCH 1 BODY[{3}\r\nb NOOP\r\n",
+		    "ERR a: Invalid character in atom\nDONE b NOOP\n");
+	CHECK_PARSE("a FETCH 1 BODY[HEADER.FIELDS (\"X\r\nb NOOP\r\n",
+		    "ERR a: Unterminated quoted string\nDONE b NOOP\n");
+	CHECK_PARSE("a FETCH 1 BODY[HEADER.FIELDS (\"\\X\")]\r\nb NOOP\r\n",
+		    "ERR a: Invalid escape in quoted string\nDONE b NOOP\n");
+	static const char qnul[] = "a FETCH 1 BODY[HEADER.FIELDS (\"\0\")]\r\nb NOOP\r\n";
+	check_parse_pol(qnul, sizeof(qnul) - 1, "ERR a: NUL in quoted string\nDONE b NOOP\n",
+			LIT_COLLECT, 65536);
+	/* no field name holds CR, LF or NUL: the literal is consumed, then
+	 * the rest of the line skipped */
+	CHECK_PARSE("a FETCH 1 BODY[HEADER.FIELDS ({3+}\r\na\r\n)] {2+}\r\n\r\n\r\nb NOOP\r\n",
+		    "LIT 3 atom d0 i1\nERR a: Invalid character in a section literal\nDONE b NOOP\n");
+	static const char lnul[] = "a FETCH 1 BODY[HEADER.FIELDS ({1+}\r\n\0)]\r\nb NOOP\r\n";
+	check_parse_pol(lnul, sizeof(lnul) - 1,
+			"LIT 1 atom d0 i1\nERR a: Invalid character in a section literal\n"
+			"DONE b NOOP\n",
+			LIT_COLLECT, 65536);
+	/* the quoted form must fit in the atom (the line limit) */
+	static const char big[] = "a FETCH 1 BODY[HEADER.FIELDS ({30+}\r\n"
+				  "012345678901234567890123456789)]\r\nb NOOP\r\n";
+	check_parse_pol(big, sizeof(big) - 1, "ERR a TOOBIG: Argument too long\nDONE b NOOP\n",
+			LIT_COLLECT, 64);
+	static const char bigs[] = "a FETCH 1 BODY[HEADER.FIELDS ({30}\r\nb NOOP\r\n";
+	check_parse_pol(bigs, sizeof(bigs) - 1, "ERR a TOOBIG: Argument too long\nDONE b NOOP\n",
+			LIT_COLLECT, 64);
+	/* rejected like any literal */
+	static const char rej[] = "a FETCH 1 BODY[HEADER.FIELDS ({3}\r\nb NOOP\r\n";
+	check_parse_pol(rej, sizeof(rej) - 1, "LIT 3 sync atom d0 i1\nREJECTED\nDONE b NOOP\n",
+			LIT_REJECT, 65536);
+	/* a session must not stream one; if it does, the atom gets "" */
+	static const char str[] = "a FETCH 1 BODY[HEADER.FIELDS ({3}\r\nX-A)]\r\n";
+	check_parse_pol(str, sizeof(str) - 1,
+			"LIT 3 sync atom d0 i1\nDONE a FETCH A:1 A:BODY[HEADER.FIELDS (\"\")]\n",
+			LIT_STREAM, 65536);
 }
 
 TEST(parser_pipelined)
