@@ -117,10 +117,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_free(&b);
 
 	struct buf u8 = BUF_INIT(0), u7 = BUF_INIT(0), again = BUF_INIT(0);
-	if (imap_utf7_to_utf8(str_make((const char *)data + 1, size - 1), &u8) > 0) {
-		if (imap_utf8_to_utf7(buf_str(&u8), &u7) < 0)
+	if (mutf7_decode(str_make((const char *)data + 1, size - 1), 0, &u8) > 0) {
+		if (mutf7_encode(buf_str(&u8), &u7) < 0)
 			abort();
-		if (imap_utf7_to_utf8(buf_str(&u7), &again) < 0)
+		if (mutf7_decode(buf_str(&u7), 0, &again) < 0)
 			abort();
 		if (again.len != u8.len || memcmp(buf_cstr(&again), buf_cstr(&u8), u8.len) != 0)
 			abort();

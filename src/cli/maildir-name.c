@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "lib/buf.h"
+#include "lib/mutf7.h"
 #include "store/store.h"
 
 static uint64_t parse_u64_prefix(const char *p, size_t len, size_t *n_r)
@@ -92,264 +94,92 @@ size_t maildir_info_format(uint8_t flags, bool passed, uint32_t keywords, char *
 }
 
 /* ------------------------------------------------------------------ */
-/* modified UTF-7 */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
-static int b64_value(char c)
-{
-	const char *p = c ? strchr(b64, c) : NULL;
-	return p ? (int)(p - b64) : -1;
-}
-
-static int put_utf8(uint32_t cp, char *out, size_t cap, size_t *len)
-{
-	char u[4];
-	size_t n;
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	if (*len + n >= cap)
-		return -1;
-	memcpy(out + *len, u, n);
-	*len += n;
-	return 1;
-}
-
-long mutf7_decode(struct str in, char *out, size_t cap)
-{
-	size_t len = 0, i = 0;
-	while (i < in.len) {
-		char c = in.p[i];
-		if (c != '&') {
-			if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
-				return -1;
-			if (len + 1 >= cap)
-				return -1;
-			out[len++] = c;
-			i++;
-			continue;
-		}
-		i++;
-		if (i < in.len && in.p[i] == '-') {
-			if (len + 1 >= cap)
-				return -1;
-			out[len++] = '&';
-			i++;
-			continue;
-		}
-		/* Collect 16-bit units from 6-bit groups until '-'. */
-		uint32_t bits = 0, nbits = 0, high = 0;
-		for (;;) {
-			if (i >= in.len)
-				return -1;
-			char d = in.p[i++];
-			if (d == '-')
-				break;
-			int v = b64_value(d);
-			if (v < 0)
-				return -1;
-			bits = (bits << 6) | (uint32_t)v;
-			nbits += 6;
-			if (nbits < 16)
-				continue;
-			nbits -= 16;
-			uint32_t unit = (bits >> nbits) & 0xffff;
-			bits &= (1u << nbits) - 1;
-			if (unit >= 0xd800 && unit < 0xdc00) {
-				if (high)
-					return -1;
-				high = unit;
-				continue;
-			}
-			uint32_t cp = unit;
-			if (unit >= 0xdc00 && unit < 0xe000) {
-				if (!high)
-					return -1;
-				cp = 0x10000 + ((high - 0xd800) << 10) + (unit - 0xdc00);
-				high = 0;
-			} else if (high) {
-				return -1;
-			}
-			if (put_utf8(cp, out, cap, &len) < 0)
-				return -1;
-		}
-		if (high || bits != 0)
-			return -1;
-	}
-	if (len >= cap)
-		return -1;
-	out[len] = '\0';
-	return (long)len;
-}
-
-/* Next code point of UTF-8 input, or -1. */
-static long next_cp(struct str in, size_t *i)
-{
-	const unsigned char *p = (const unsigned char *)in.p;
-	size_t n = in.len - *i;
-	unsigned char c = p[*i];
-	if (c < 0x80) {
-		(*i)++;
-		return c;
-	}
-	size_t need = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
-	if (need == 0 || need >= n)
-		return -1;
-	uint32_t cp = c & (0x3f >> need);
-	for (size_t k = 1; k <= need; k++) {
-		if ((p[*i + k] & 0xc0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (p[*i + k] & 0x3f);
-	}
-	*i += need + 1;
-	if (cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000))
-		return -1;
-	return (long)cp;
-}
-
-/* Printable ASCII stands for itself ('&' as "&-"); every other run of
- * code points becomes "&<modified base64 of UTF-16BE>-". */
-long mutf7_encode(struct str in, char *out, size_t cap)
-{
-	size_t len = 0, i = 0;
-#define PUT(ch)                                                                             \
-	do {                                                                                \
-		if (len + 1 >= cap)                                                         \
-			return -1;                                                          \
-		out[len++] = (ch);                                                          \
-	} while (0)
-	while (i < in.len) {
-		unsigned char c = (unsigned char)in.p[i];
-		if (c >= 0x20 && c < 0x7f) {
-			PUT((char)c);
-			if (c == '&')
-				PUT('-');
-			i++;
-			continue;
-		}
-		PUT('&');
-		uint32_t bits = 0, nbits = 0;
-		while (i < in.len) {
-			unsigned char d = (unsigned char)in.p[i];
-			if (d >= 0x20 && d < 0x7f)
-				break;
-			long cp = next_cp(in, &i);
-			if (cp < 0)
-				return -1;
-			uint32_t units[2];
-			int nu = 0;
-			if (cp >= 0x10000) {
-				units[nu++] = 0xd800 + (((uint32_t)cp - 0x10000) >> 10);
-				units[nu++] = 0xdc00 + (((uint32_t)cp - 0x10000) & 0x3ff);
-			} else {
-				units[nu++] = (uint32_t)cp;
-			}
-			for (int k = 0; k < nu; k++) {
-				bits = (bits << 16) | units[k];
-				nbits += 16;
-				while (nbits >= 6) {
-					nbits -= 6;
-					PUT(b64[(bits >> nbits) & 0x3f]);
-				}
-				bits &= (1u << nbits) - 1;
-			}
-		}
-		if (nbits > 0)
-			PUT(b64[(bits << (6 - nbits)) & 0x3f]);
-		PUT('-');
-	}
-#undef PUT
-	out[len] = '\0';
-	return (long)len;
-}
+/* folder names: Maildir++ components in modified UTF-7 (lib/mutf7.h) */
 
 long maildir_folder_to_mailbox(struct str dir, char *out, size_t cap)
 {
-	if (dir.len < 2 || dir.p[0] != '.' || str_eq(dir, STR_LIT("..")))
+	if (cap == 0 || dir.len < 2 || dir.p[0] != '.' || str_eq(dir, STR_LIT("..")))
 		return -1;
 	/* Maildir++ separates levels with '.'; empty components are not
 	 * names. A '.' that came out of an encoded run ("&AC4-", our export)
 	 * is a literal dot: decode component by component to keep it. */
+	struct buf comp = BUF_INIT(cap);
 	size_t len = 0;
 	size_t start = 1;
+	long ret = -1;
 	for (size_t i = 1; i <= dir.len; i++) {
 		if (i < dir.len && dir.p[i] != '.')
 			continue;
 		if (i == start)
-			return -1; /* empty component */
+			goto out; /* empty component */
 		if (len > 0) {
 			if (len + 1 >= cap)
-				return -1;
+				goto out;
 			out[len++] = '/';
 		}
-		long m = mutf7_decode(str_make(dir.p + start, i - start), out + len, cap - len);
-		if (m <= 0)
-			return -1;
+		buf_reset(&comp);
+		if (mutf7_decode(str_make(dir.p + start, i - start), MUTF7_ALLOW_ENCODED_ASCII,
+				 &comp) < 0 ||
+		    comp.len == 0)
+			goto out;
 		/* '/' is Roost's separator: one inside a component (written
 		 * literally or encoded) would change the hierarchy. */
-		if (memchr(out + len, '/', (size_t)m) != NULL)
-			return -1;
-		len += (size_t)m;
+		if (memchr(comp.data, '/', comp.len) != NULL)
+			goto out;
+		if (len + comp.len >= cap)
+			goto out;
+		memcpy(out + len, comp.data, comp.len);
+		len += comp.len;
 		start = i + 1;
 	}
 	out[len] = '\0';
-	return (long)len;
+	ret = (long)len;
+out:
+	buf_free(&comp);
+	return ret;
 }
 
 long maildir_mailbox_to_folder(struct str mailbox, char *out, size_t cap)
 {
 	if (cap < 2 || mailbox.len == 0)
 		return -1;
+	struct buf comp = BUF_INIT(STORE_MAILBOX_NAME_MAX * 4 + 16);
 	size_t len = 0;
+	long ret = -1;
 	out[len++] = '.';
 	size_t start = 0;
 	for (size_t i = 0; i <= mailbox.len; i++) {
 		if (i < mailbox.len && mailbox.p[i] != '/')
 			continue;
 		if (i == start)
-			return -1;
+			goto out;
 		if (start > 0) {
 			if (len + 1 >= cap)
-				return -1;
+				goto out;
 			out[len++] = '.';
 		}
 		/* Encode the component, then rewrite its literal dots. */
-		char comp[STORE_MAILBOX_NAME_MAX * 4 + 16];
-		long m = mutf7_encode(str_make(mailbox.p + start, i - start), comp, sizeof(comp));
-		if (m < 0)
-			return -1;
-		for (long k = 0; k < m; k++) {
-			const char *piece = comp[k] == '.' ? "&AC4-" : NULL;
+		buf_reset(&comp);
+		if (mutf7_encode(str_make(mailbox.p + start, i - start), &comp) < 0)
+			goto out;
+		for (size_t k = 0; k < comp.len; k++) {
+			const char *piece = comp.data[k] == '.' ? "&AC4-" : NULL;
 			size_t plen = piece ? 5 : 1;
 			if (len + plen >= cap)
-				return -1;
+				goto out;
 			if (piece)
 				memcpy(out + len, piece, plen);
 			else
-				out[len] = comp[k];
+				out[len] = comp.data[k];
 			len += plen;
 		}
 		start = i + 1;
 	}
 	out[len] = '\0';
-	return (long)len;
+	ret = (long)len;
+out:
+	buf_free(&comp);
+	return ret;
 }
 
 /* ------------------------------------------------------------------ */

@@ -41,13 +41,9 @@ int maildir_name_parse(struct str name, struct maildir_name *n_r);
 size_t maildir_info_format(uint8_t flags, bool passed, uint32_t keywords, char *out,
 			   size_t cap);
 
-/* Modified UTF-7 (RFC 3501 5.1.3) to UTF-8, and back. Return the output
- * length, or -1 on malformed input or when cap is too small. */
-long mutf7_decode(struct str in, char *out, size_t cap);
-long mutf7_encode(struct str in, char *out, size_t cap);
-
-/* ".Sub.Folder" (a Maildir++ folder directory) into "Sub/Folder" (UTF-8,
- * '/' separated). "." itself (the root) is not a folder. Returns the
+/* ".Sub.Folder" (a Maildir++ folder directory, each component in modified
+ * UTF-7, lib/mutf7.h, encoded printable ASCII allowed) into "Sub/Folder"
+ * (UTF-8, '/' separated). "." itself (the root) is not a folder. Returns the
  * length or -1 (not a Maildir++ folder name, bad encoding). */
 long maildir_folder_to_mailbox(struct str dir, char *out, size_t cap);
 /* The reverse: "Sub/Folder" into ".Sub.Folder". A '.' inside a

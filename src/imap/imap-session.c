@@ -523,7 +523,7 @@ int imap_session_mailbox_from_wire(struct imap_session *s, struct str wire, stru
 	if (imap_session_utf8(s))
 		r = imap_utf8_validate(wire) ? buf_append_str(&b, wire) : -1;
 	else
-		r = imap_utf7_to_utf8(wire, &b);
+		r = mutf7_decode(wire, 0, &b);
 	if (r < 0) {
 		buf_free(&b);
 		*error_r = imap_session_utf8(s) ? "Mailbox name is not valid UTF-8"
@@ -549,7 +549,7 @@ int imap_session_mailbox_to_wire(const struct imap_session *s, const char *name,
 	if (imap_session_utf8(s))
 		return imap_append_astring(out, str_c(name), IMAP_QUOTE_UTF8);
 	struct buf b = BUF_INIT(STORE_MAILBOX_NAME_MAX * 8 + 16);
-	int r = imap_utf8_to_utf7(str_c(name), &b);
+	int r = mutf7_encode(str_c(name), &b);
 	if (r > 0)
 		r = imap_append_astring(out, buf_str(&b), 0);
 	buf_free(&b);
