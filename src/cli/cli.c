@@ -14,6 +14,7 @@
 
 #include "auth/auth.h"
 #include "lib/config.h"
+#include "lib/utf8.h"
 #include "store/store.h"
 
 static const char *current_command = "";
@@ -122,38 +123,10 @@ int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, c
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid
- * (overlong forms, surrogates and values past U+10FFFF are invalid). */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	if (c < 0x80)
-		return 1;
-	size_t n;
-	unsigned min;
-	unsigned cp;
-	if ((c & 0xe0) == 0xc0) {
-		n = 2, min = 0x80, cp = c & 0x1f;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 3, min = 0x800, cp = c & 0x0f;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 4, min = 0x10000, cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 void cli_json_string(FILE *f, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	const unsigned char *end = p + strlen((const char *)p);
 	fputc('"', f);
 	while (*p) {
 		unsigned char c = *p;
@@ -177,7 +150,8 @@ void cli_json_string(FILE *f, const char *s)
 			fputc(c, f);
 			p++;
 		} else {
-			size_t n = utf8_seq_len(p);
+			uint32_t cp;
+			size_t n = utf8_decode(p, (size_t)(end - p), &cp);
 			if (n == 0) {
 				fputs("\\ufffd", f);
 				p++;

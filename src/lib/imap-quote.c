@@ -3,40 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the well-formed UTF-8 sequence at s[i], or 0 if it is not one
- * (overlong forms, surrogates and code points above U+10FFFF are refused,
- * RFC 3629 4). */
-static size_t utf8_seq_len(const unsigned char *s, size_t i, size_t len)
-{
-	unsigned char c = s[i];
-	size_t n;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len - i < n)
-		return 0;
-	for (size_t k = 1; k < n; k++) {
-		if ((s[i + k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i + k] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
+#include "lib/utf8.h"
 
 bool imap_can_quote(struct str s, unsigned flags)
 {
@@ -53,7 +20,8 @@ bool imap_can_quote(struct str s, unsigned flags)
 		}
 		if (!(flags & IMAP_QUOTE_UTF8))
 			return false;
-		size_t n = utf8_seq_len(p, i, s.len);
+		uint32_t cp;
+		size_t n = utf8_decode(p + i, s.len - i, &cp);
 		if (n == 0)
 			return false;
 		i += n;

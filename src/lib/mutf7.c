@@ -7,72 +7,10 @@
 
 #include <stdint.h>
 
+#include "lib/utf8.h"
+
 static const char b64chars[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
-/* Decodes one UTF-8 sequence at s[*i]; -1 if invalid. */
-static int32_t utf8_next(struct str s, size_t *i)
-{
-	const unsigned char *p = (const unsigned char *)s.p;
-	unsigned char c = p[*i];
-	uint32_t cp;
-	size_t need;
-	if (c < 0x80) {
-		(*i)++;
-		return c;
-	} else if (c >= 0xc2 && c <= 0xdf) {
-		cp = c & 0x1f;
-		need = 1;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		cp = c & 0x0f;
-		need = 2;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		cp = c & 0x07;
-		need = 3;
-	} else {
-		return -1;
-	}
-	if (*i + need >= s.len)
-		return -1;
-	for (size_t k = 1; k <= need; k++) {
-		unsigned char cc = p[*i + k];
-		if ((cc & 0xc0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (cc & 0x3f);
-	}
-	/* reject overlongs, surrogates and values past U+10FFFF */
-	if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*i += need + 1;
-	return (int32_t)cp;
-}
-
-static int put_utf8(struct buf *out, uint32_t cp)
-{
-	char t[4];
-	size_t n;
-	if (cp < 0x80) {
-		t[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		t[0] = (char)(0xc0 | (cp >> 6));
-		t[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		t[0] = (char)(0xe0 | (cp >> 12));
-		t[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		t[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		t[0] = (char)(0xf0 | (cp >> 18));
-		t[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		t[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		t[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	return buf_append(out, t, n);
-}
 
 /* Appends 16-bit units as modified BASE64 (the run's body). */
 static int put_b64_units(struct buf *out, const uint16_t *units, size_t n)
@@ -116,9 +54,11 @@ int mutf7_encode(struct str utf8, struct buf *out)
 			c = (unsigned char)utf8.p[i];
 			if (c >= 0x20 && c <= 0x7e)
 				break;
-			int32_t cp = utf8_next(utf8, &i);
-			if (cp < 0)
+			uint32_t cp;
+			size_t len = utf8_decode((const unsigned char *)utf8.p + i, utf8.len - i, &cp);
+			if (len == 0)
 				return -1;
+			i += len;
 			if (n + 2 > sizeof(units) / sizeof(units[0])) {
 				/* flush whole groups of 3 units (48 bits = 8 chars) */
 				size_t whole = n - n % 3;
@@ -129,7 +69,7 @@ int mutf7_encode(struct str utf8, struct buf *out)
 				n -= whole;
 			}
 			if (cp >= 0x10000) {
-				uint32_t v = (uint32_t)cp - 0x10000;
+				uint32_t v = cp - 0x10000;
 				units[n++] = (uint16_t)(0xd800 | (v >> 10));
 				units[n++] = (uint16_t)(0xdc00 | (v & 0x3ff));
 			} else {
@@ -203,7 +143,7 @@ int mutf7_decode(struct str mutf7, unsigned flags, struct buf *out)
 					return -1;
 				uint32_t cp = 0x10000 + ((high - 0xd800) << 10) + (u - 0xdc00);
 				high = 0;
-				if (put_utf8(out, cp) < 0)
+				if (utf8_append(out, cp) < 0)
 					return -1;
 			} else if (u >= 0xd800 && u <= 0xdbff) {
 				high = u;
@@ -214,7 +154,7 @@ int mutf7_decode(struct str mutf7, unsigned flags, struct buf *out)
 				 * 5.1.3), and neither may be "&" */
 				if (u >= 0x20 && u <= 0x7e && !(flags & MUTF7_ALLOW_ENCODED_ASCII))
 					return -1;
-				if (put_utf8(out, u) < 0)
+				if (utf8_append(out, u) < 0)
 					return -1;
 			}
 		}

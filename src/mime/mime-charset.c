@@ -3,6 +3,7 @@
 #include <iconv.h>
 #include <string.h>
 
+#include "lib/utf8.h"
 #include "mime-private.h"
 #include "mime.h"
 
@@ -25,7 +26,7 @@ static int utf8_sanitize(struct str in, bool latin1, struct buf *out)
 		if (i >= in.len)
 			break;
 		uint32_t cp;
-		size_t n = p[i] == 0 ? 0 : mime_utf8_seq(p, i, in.len, &cp);
+		size_t n = p[i] == 0 ? 0 : utf8_decode(p + i, in.len - i, &cp);
 		if (p[i] == 0) {
 			i++; /* NUL is dropped: it is never text */
 			continue;
@@ -34,7 +35,7 @@ static int utf8_sanitize(struct str in, bool latin1, struct buf *out)
 		if (n > 0)
 			r = buf_append(out, p + i, n);
 		else if (latin1)
-			r = mime_append_utf8(out, p[i]);
+			r = utf8_append(out, p[i]);
 		else
 			r = buf_append(out, REPLACEMENT, 3);
 		if (r < 0)

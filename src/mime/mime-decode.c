@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "lib/imap-quote.h"
+#include "lib/utf8.h"
 #include "mime-private.h"
 #include "mime.h"
 
@@ -108,7 +109,7 @@ static int append_raw_text(struct str s, struct str fallback, struct buf *out, s
 	bool utf8 = true;
 	uint32_t cp;
 	for (size_t i = 0; i < tmp->len && utf8;) {
-		size_t n = mime_utf8_seq(p, i, tmp->len, &cp);
+		size_t n = utf8_decode(p + i, tmp->len - i, &cp);
 		utf8 = n > 0;
 		i += n;
 	}

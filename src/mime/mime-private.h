@@ -25,12 +25,6 @@ struct str mime_trim_lws(struct str s);
 /* Append s with CR, LF and NUL removed (RFC 5322 2.2.3 unfolding). */
 int mime_append_unfolded(struct buf *out, struct str s);
 
-/* Append a UTF-8 encoding of code point cp. */
-int mime_append_utf8(struct buf *out, uint32_t cp);
-
-/* Length of the well-formed UTF-8 sequence at s[i..len), 0 if none. */
-size_t mime_utf8_seq(const unsigned char *s, size_t i, size_t len, uint32_t *cp_r);
-
 /* A parameter of a Content-Type / Content-Disposition value. value points
  * into the header: for a quoted string it is the text between the quotes
  * with its backslash escapes still in place (quoted is true). */

@@ -8,6 +8,7 @@
  * is. */
 #include <string.h>
 
+#include "lib/utf8.h"
 #include "mime-private.h"
 #include "mime.h"
 
@@ -85,14 +86,14 @@ int mime_casefold_utf8(struct str in, struct buf *out)
 			continue;
 		}
 		uint32_t cp;
-		size_t n = mime_utf8_seq(p, i, in.len, &cp);
+		size_t n = utf8_decode(p + i, in.len - i, &cp);
 		if (n == 0) {
 			cp = 0xfffd;
 			n = 1;
 		}
 		i += n;
 		out->data[out->len] = '\0';
-		if (mime_append_utf8(out, fold_cp(cp)) < 0)
+		if (utf8_append(out, fold_cp(cp)) < 0)
 			return -1;
 	}
 	if (out->data)
