@@ -10,6 +10,7 @@
  * committed. */
 #include "auth/auth-private.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,30 +75,107 @@ static const char *domain_of(const char *address)
 	return at ? at + 1 : "";
 }
 
+/* The statement helpers below bind their arguments from a list of types,
+ * one letter each:
+ *   't'  const char *, text (NULL binds SQL NULL)
+ *   'i'  int64_t
+ *   'b'  const void *, size_t: a blob (a NULL pointer binds SQL NULL)
+ * and always finalize the statement. Callers hold the lock. The SQL is
+ * always a constant of this file: a prepare error is a database error. */
+static sqlite3_stmt *db_prepare_bound(const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *st = auth_db_prepare(sql, NULL, 0);
+	if (st == NULL)
+		return NULL;
+	for (int col = 1; types[col - 1] != '\0'; col++) {
+		switch (types[col - 1]) {
+		case 't':
+			sqlite3_bind_text(st, col, va_arg(ap, const char *), -1, SQLITE_STATIC);
+			break;
+		case 'i':
+			sqlite3_bind_int64(st, col, (sqlite3_int64)va_arg(ap, int64_t));
+			break;
+		case 'b': {
+			const void *blob = va_arg(ap, const void *);
+			size_t len = va_arg(ap, size_t);
+			if (blob != NULL)
+				sqlite3_bind_blob(st, col, blob, (int)len, SQLITE_STATIC);
+			break;
+		}
+		default:
+			/* a bug in this file's type strings: fail the query */
+			assert(!"unknown bind type");
+			sqlite3_finalize(st);
+			return NULL;
+		}
+	}
+	return st;
+}
+
+/* Runs a statement that returns no rows (INSERT, UPDATE, DELETE) to
+ * completion. 1, or -1 on a database error. */
+static int db_run(const char *sql, const char *types, ...)
+{
+	va_list ap;
+	va_start(ap, types);
+	sqlite3_stmt *st = db_prepare_bound(sql, types, ap);
+	va_end(ap);
+	if (st == NULL)
+		return -1;
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 1 : -1;
+}
+
+/* The first column of the first row as an integer: 1 with *v_r set, 0 if
+ * there is no row, -1 on a database error. */
+static int db_int64(int64_t *v_r, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	va_start(ap, types);
+	sqlite3_stmt *st = db_prepare_bound(sql, types, ap);
+	va_end(ap);
+	if (st == NULL)
+		return -1;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*v_r = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* One account row ("SELECT " AUTH_ACCOUNT_COLUMNS ...) into *row: 1 found,
+ * 0 none, -1 database error. */
+static int db_account(struct auth_login_row *row, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	va_start(ap, types);
+	sqlite3_stmt *st = db_prepare_bound(sql, types, ap);
+	va_end(ap);
+	if (st == NULL)
+		return -1;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		auth_read_account_row(st, row);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* 1 if the domain exists, 0 if not, -1 error. Caller holds the lock. */
 static int domain_exists(const char *domain)
 {
-	sqlite3_stmt *st = auth_db_prepare("SELECT 1 FROM domains WHERE name = ?", NULL, 0);
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	int64_t one;
+	return db_int64(&one, "SELECT 1 FROM domains WHERE name = ?", "t", domain);
 }
 
 /* 1 if an account (what == 0) or an alias (what == 1) has this address. */
 static int address_used(const char *address, int what)
 {
-	sqlite3_stmt *st = auth_db_prepare(what == 0 ? "SELECT 1 FROM accounts WHERE address = ?"
-	                                             : "SELECT 1 FROM aliases WHERE address = ?",
-	                                   NULL, 0);
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	int64_t one;
+	return db_int64(&one,
+	                what == 0 ? "SELECT 1 FROM accounts WHERE address = ?"
+	                          : "SELECT 1 FROM aliases WHERE address = ?",
+	                "t", address);
 }
 
 /* Account by exact address (exact == true) or by login rules (address,
@@ -107,40 +185,60 @@ static int find_account(const char *address, bool exact, struct auth_login_row *
 	char key[AUTH_ADDRESS_MAX];
 	if (auth_key_address(address, key, sizeof(key)) < 0)
 		return 0;
-	sqlite3_stmt *st = auth_db_prepare(
-	    "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.address = ?", NULL, 0);
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		auth_read_account_row(st, row);
-	sqlite3_finalize(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc != SQLITE_DONE)
-		return -1;
-	if (exact)
-		return 0;
-	st = auth_db_prepare("SELECT " AUTH_ACCOUNT_COLUMNS
-	                     " FROM aliases l JOIN accounts a ON a.id = l.account_id"
-	                     " WHERE l.address = ?",
-	                     NULL, 0);
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		auth_read_account_row(st, row);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	int r = db_account(row, "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.address = ?",
+	                   "t", key);
+	if (r != 0 || exact)
+		return r;
+	return db_account(row,
+	                  "SELECT " AUTH_ACCOUNT_COLUMNS
+	                  " FROM aliases l JOIN accounts a ON a.id = l.account_id"
+	                  " WHERE l.address = ?",
+	                  "t", key);
 }
 
-static int step_done(sqlite3_stmt *st)
+/* find_account for a command about an existing account: 1 found, else -1
+ * with "<address> does not exist" (AUTH_ERR_NOUSER) or a database error
+ * set. Caller holds the lock. */
+static int need_account(const char *address, bool exact, struct auth_login_row *row,
+                        enum auth_err *code_r, char *err, size_t errcap)
 {
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 1 : -1;
+	int r = find_account(address, exact, row);
+	if (r < 0)
+		return fail_db(code_r, err, errcap);
+	if (r == 0)
+		return fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist", address);
+	return 1;
+}
+
+/* A new account address (add, rename): its domain must exist and no
+ * account or alias may have it yet. 1, or -1 with the error set. Caller
+ * holds the lock. */
+static int check_new_address(const char *addr, enum auth_err *code_r, char *err, size_t errcap)
+{
+	int d = domain_exists(domain_of(addr));
+	if (d == 0)
+		return fail(AUTH_ERR_NOUSER, code_r, err, errcap, "domain %s does not exist",
+		            domain_of(addr));
+	int acc = d < 0 ? -1 : address_used(addr, 0);
+	int ali = acc < 0 ? -1 : address_used(addr, 1);
+	if (d < 0 || acc < 0 || ali < 0)
+		return fail_db(code_r, err, errcap);
+	if (acc > 0 || ali > 0)
+		return fail(AUTH_ERR_EXISTS, code_r, err, errcap, "%s already exists%s", addr,
+		            ali > 0 ? " as an alias" : "");
+	return 1;
+}
+
+static int begin(enum auth_err *code_r, char *err, size_t errcap)
+{
+	if (auth_db_exec("BEGIN IMMEDIATE", NULL, 0) < 0)
+		return fail_db(code_r, err, errcap);
+	return 1;
+}
+
+static int commit(void)
+{
+	return auth_db_exec("COMMIT", NULL, 0);
 }
 
 static void rollback(void)
@@ -193,19 +291,6 @@ int auth_domain_add(const char *domain, enum auth_err *code_r, char *err, size_t
 	return ret;
 }
 
-static int count_where(const char *sql, const char *value, int64_t *n_r)
-{
-	sqlite3_stmt *st = auth_db_prepare(sql, NULL, 0);
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, value, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*n_r = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : -1;
-}
-
 int auth_domain_del(const char *domain, enum auth_err *code_r, char *err, size_t errcap)
 {
 	char name[AUTH_DOMAIN_MAX + 1], why[128];
@@ -217,14 +302,12 @@ int auth_domain_del(const char *domain, enum auth_err *code_r, char *err, size_t
 	auth_db_lock();
 	int ret;
 	int64_t accounts = 0, aliases = 0;
-	if (auth_db_exec("BEGIN IMMEDIATE", NULL, 0) < 0) {
-		ret = fail_db(code_r, err, errcap);
+	if ((ret = begin(code_r, err, errcap)) < 0)
 		goto out;
-	}
 	int exists = domain_exists(name);
 	if (exists < 0 ||
-	    count_where("SELECT count(*) FROM accounts WHERE domain = ?", name, &accounts) < 0 ||
-	    count_where("SELECT count(*) FROM aliases WHERE domain = ?", name, &aliases) < 0) {
+	    db_int64(&accounts, "SELECT count(*) FROM accounts WHERE domain = ?", "t", name) <= 0 ||
+	    db_int64(&aliases, "SELECT count(*) FROM aliases WHERE domain = ?", "t", name) <= 0) {
 		ret = fail_db(code_r, err, errcap);
 		rollback();
 		goto out;
@@ -242,10 +325,7 @@ int auth_domain_del(const char *domain, enum auth_err *code_r, char *err, size_t
 		rollback();
 		goto out;
 	}
-	sqlite3_stmt *st = auth_db_prepare("DELETE FROM domains WHERE name = ?", NULL, 0);
-	if (st != NULL)
-		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (st == NULL || step_done(st) < 0 || auth_db_exec("COMMIT", NULL, 0) < 0) {
+	if (db_run("DELETE FROM domains WHERE name = ?", "t", name) < 0 || commit() < 0) {
 		ret = fail_db(code_r, err, errcap);
 		rollback();
 		goto out;
@@ -398,27 +478,10 @@ int auth_account_add(const char *address, const char *password, const char *pass
 	int64_t now = (int64_t)time(NULL);
 	int ret = -1;
 	auth_db_lock();
-	if (auth_db_exec("BEGIN IMMEDIATE", NULL, 0) < 0) {
-		ret = fail_db(code_r, err, errcap);
+	if ((ret = begin(code_r, err, errcap)) < 0)
 		goto out;
-	}
-	int r = domain_exists(domain_of(addr));
-	if (r == 0) {
-		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap, "domain %s does not exist",
-		           domain_of(addr));
+	if ((ret = check_new_address(addr, code_r, err, errcap)) < 0)
 		goto rollback;
-	}
-	int acc = r < 0 ? -1 : address_used(addr, 0);
-	int ali = acc < 0 ? -1 : address_used(addr, 1);
-	if (r < 0 || acc < 0 || ali < 0) {
-		ret = fail_db(code_r, err, errcap);
-		goto rollback;
-	}
-	if (acc > 0 || ali > 0) {
-		ret = fail(AUTH_ERR_EXISTS, code_r, err, errcap, "%s already exists%s", addr,
-		           ali > 0 ? " as an alias" : "");
-		goto rollback;
-	}
 	/* The id, and with it the store's name "u<id>": the next one after
 	 * every id ever used, skipping any whose store already exists (mail
 	 * left behind by an accounts database that was lost or replaced), so
@@ -450,38 +513,21 @@ int auth_account_add(const char *address, const char *password, const char *pass
 		}
 		id++;
 	}
-	st = auth_db_prepare(
-	    "INSERT INTO accounts(id, user_key, address, domain, password_hash, scram_salt,"
-	    " scram_iterations, scram_stored_key, scram_server_key, require_app_password,"
-	    " quota_bytes, quota_messages, created, password_changed)"
-	    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    NULL, 0);
-	if (st == NULL) {
-		ret = fail_db(code_r, err, errcap);
-		goto rollback;
-	}
 	uint64_t qb = cfg->default_quota_bytes, qm = cfg->default_quota_messages;
 	if (qb > INT64_MAX)
 		qb = 0;
 	if (qm > INT64_MAX)
 		qm = 0;
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, user_key, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, addr, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, domain_of(addr), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, salt, sizeof(salt), SQLITE_STATIC);
-	sqlite3_bind_int(st, 7, SCRAM_ITERATIONS);
-	if (has_scram) {
-		sqlite3_bind_blob(st, 8, keys.stored_key, SCRAM_KEY_LEN, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 9, keys.server_key, SCRAM_KEY_LEN, SQLITE_STATIC);
-	}
-	sqlite3_bind_int(st, 10, cfg->require_app_password ? 1 : 0);
-	sqlite3_bind_int64(st, 11, (sqlite3_int64)qb);
-	sqlite3_bind_int64(st, 12, (sqlite3_int64)qm);
-	sqlite3_bind_int64(st, 13, now);
-	sqlite3_bind_int64(st, 14, now);
-	if (step_done(st) < 0) {
+	if (db_run("INSERT INTO accounts(id, user_key, address, domain, password_hash, scram_salt,"
+	           " scram_iterations, scram_stored_key, scram_server_key, require_app_password,"
+	           " quota_bytes, quota_messages, created, password_changed)"
+	           " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	           "ittttbibbiiiii", id, user_key, addr, domain_of(addr), hash,
+	           (const void *)salt, sizeof(salt), (int64_t)SCRAM_ITERATIONS,
+	           (const void *)(has_scram ? keys.stored_key : NULL), (size_t)SCRAM_KEY_LEN,
+	           (const void *)(has_scram ? keys.server_key : NULL), (size_t)SCRAM_KEY_LEN,
+	           (int64_t)(cfg->require_app_password ? 1 : 0), (int64_t)qb, (int64_t)qm, now,
+	           now) < 0) {
 		ret = fail_db(code_r, err, errcap);
 		goto rollback;
 	}
@@ -489,7 +535,7 @@ int auth_account_add(const char *address, const char *password, const char *pass
 		ret = fail(AUTH_ERR_STORE, code_r, NULL, 0, "%s", "");
 		goto rollback;
 	}
-	if (auth_db_exec("COMMIT", NULL, 0) < 0) {
+	if (commit() < 0) {
 		ret = fail_db(code_r, err, errcap);
 		store_user_delete(user_key);
 		goto rollback;
@@ -523,10 +569,8 @@ int auth_account_del(const char *address, struct auth_account *account_r, enum a
 		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
 	int ret;
 	auth_db_lock();
-	if (auth_db_exec("BEGIN IMMEDIATE", NULL, 0) < 0) {
-		ret = fail_db(code_r, err, errcap);
+	if ((ret = begin(code_r, err, errcap)) < 0)
 		goto out;
-	}
 	int r = find_account(addr, true, row);
 	if (r == 0 && find_account(addr, false, row) > 0) {
 		/* Deleting through an alias would be a nasty surprise. */
@@ -543,10 +587,8 @@ int auth_account_del(const char *address, struct auth_account *account_r, enum a
 		goto out;
 	}
 	/* Aliases and app passwords go with it (ON DELETE CASCADE). */
-	sqlite3_stmt *st = auth_db_prepare("DELETE FROM accounts WHERE id = ?", NULL, 0);
-	if (st != NULL)
-		sqlite3_bind_int64(st, 1, row->account.id);
-	if (st == NULL || step_done(st) < 0 || auth_db_exec("COMMIT", NULL, 0) < 0) {
+	if (db_run("DELETE FROM accounts WHERE id = ?", "i", row->account.id) < 0 ||
+	    commit() < 0) {
 		ret = fail_db(code_r, err, errcap);
 		rollback();
 		goto out;
@@ -590,23 +632,12 @@ int auth_account_get_by_id(int64_t id, struct auth_account *account_r, char *err
 		return -1;
 	}
 	auth_db_lock();
-	sqlite3_stmt *st = auth_db_prepare(
-	    "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.id = ?", err, errcap);
-	int r = -1;
-	if (st != NULL) {
-		sqlite3_bind_int64(st, 1, id);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			auth_read_account_row(st, row);
-			*account_r = row->account;
-			r = 1;
-		} else if (rc == SQLITE_DONE) {
-			r = 0;
-		} else {
-			snprintf(err, errcap, "accounts database: %s", sqlite3_errmsg(auth_db));
-		}
-		sqlite3_finalize(st);
-	}
+	int r = db_account(row, "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.id = ?",
+	                   "i", id);
+	if (r > 0)
+		*account_r = row->account;
+	else if (r < 0)
+		snprintf(err, errcap, "accounts database: %s", sqlite3_errmsg(auth_db));
 	auth_db_unlock();
 	free(row);
 	return r;
@@ -663,14 +694,11 @@ int auth_account_set_password(const char *address, const char *password, enum au
 		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
 	int ret;
 	auth_db_lock();
-	int r = find_account(address, false, row);
+	int r = need_account(address, false, row, code_r, err, errcap);
 	auth_db_unlock();
-	if (r <= 0) {
-		ret = r < 0 ? fail_db(code_r, err, errcap)
-		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
-		                   address);
+	if (r < 0) {
 		free(row);
-		return ret;
+		return -1;
 	}
 	/* The SCRAM salt stays: app passwords are derived with it too. */
 	char hash[AUTH_HASH_MAX];
@@ -682,20 +710,11 @@ int auth_account_set_password(const char *address, const char *password, enum au
 		return -1;
 	}
 	auth_db_lock();
-	sqlite3_stmt *st =
-	    auth_db_prepare("UPDATE accounts SET password_hash = ?, scram_stored_key = ?,"
-	                    " scram_server_key = ?, password_changed = ? WHERE id = ?",
-	                    NULL, 0);
-	if (st != NULL) {
-		sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
-		if (has_scram) {
-			sqlite3_bind_blob(st, 2, keys.stored_key, SCRAM_KEY_LEN, SQLITE_STATIC);
-			sqlite3_bind_blob(st, 3, keys.server_key, SCRAM_KEY_LEN, SQLITE_STATIC);
-		}
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-		sqlite3_bind_int64(st, 5, row->account.id);
-	}
-	if (st == NULL || step_done(st) < 0)
+	if (db_run("UPDATE accounts SET password_hash = ?, scram_stored_key = ?,"
+	           " scram_server_key = ?, password_changed = ? WHERE id = ?",
+	           "tbbii", hash, (const void *)(has_scram ? keys.stored_key : NULL),
+	           (size_t)SCRAM_KEY_LEN, (const void *)(has_scram ? keys.server_key : NULL),
+	           (size_t)SCRAM_KEY_LEN, (int64_t)time(NULL), row->account.id) < 0)
 		ret = fail_db(code_r, err, errcap);
 	else
 		ret = ok(code_r);
@@ -886,15 +905,9 @@ int auth_account_set(const char *address, const char *const *pairs, size_t n_pai
 		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
 	int ret;
 	auth_db_lock();
-	if (auth_db_exec("BEGIN IMMEDIATE", NULL, 0) < 0) {
-		ret = fail_db(code_r, err, errcap);
+	if ((ret = begin(code_r, err, errcap)) < 0)
 		goto out;
-	}
-	int r = find_account(address, false, row);
-	if (r <= 0) {
-		ret = r < 0 ? fail_db(code_r, err, errcap)
-		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
-		                   address);
+	if ((ret = need_account(address, false, row, code_r, err, errcap)) < 0) {
 		rollback();
 		goto out;
 	}
@@ -903,18 +916,13 @@ int auth_account_set(const char *address, const char *const *pairs, size_t n_pai
 		char sql[96];
 		snprintf(sql, sizeof(sql), "UPDATE accounts SET %s = ? WHERE id = ?",
 		         settings[i].column);
-		sqlite3_stmt *st = auth_db_prepare(sql, NULL, 0);
-		if (st != NULL) {
-			sqlite3_bind_int64(st, 1, settings[i].value);
-			sqlite3_bind_int64(st, 2, row->account.id);
-		}
-		if (st == NULL || step_done(st) < 0) {
+		if (db_run(sql, "ii", settings[i].value, row->account.id) < 0) {
 			ret = fail_db(code_r, err, errcap);
 			rollback();
 			goto out;
 		}
 	}
-	if (auth_db_exec("COMMIT", NULL, 0) < 0) {
+	if (commit() < 0) {
 		ret = fail_db(code_r, err, errcap);
 		rollback();
 		goto out;
@@ -953,41 +961,14 @@ int auth_account_rename(const char *address, const char *new_address, enum auth_
 		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
 	int ret;
 	auth_db_lock();
-	if (auth_db_exec("BEGIN IMMEDIATE", NULL, 0) < 0) {
-		ret = fail_db(code_r, err, errcap);
+	if ((ret = begin(code_r, err, errcap)) < 0)
 		goto out;
-	}
-	int r = find_account(from, true, row);
-	if (r <= 0) {
-		ret = r < 0 ? fail_db(code_r, err, errcap)
-		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist", from);
+	if ((ret = need_account(from, true, row, code_r, err, errcap)) < 0 ||
+	    (ret = check_new_address(to, code_r, err, errcap)) < 0)
 		goto rollback;
-	}
-	int d = domain_exists(domain_of(to));
-	if (d == 0) {
-		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap, "domain %s does not exist",
-		           domain_of(to));
-		goto rollback;
-	}
-	int acc = d < 0 ? -1 : address_used(to, 0);
-	int ali = acc < 0 ? -1 : address_used(to, 1);
-	if (d < 0 || acc < 0 || ali < 0) {
-		ret = fail_db(code_r, err, errcap);
-		goto rollback;
-	}
-	if (acc > 0 || ali > 0) {
-		ret = fail(AUTH_ERR_EXISTS, code_r, err, errcap, "%s already exists%s", to,
-		           ali > 0 ? " as an alias" : "");
-		goto rollback;
-	}
-	sqlite3_stmt *st =
-	    auth_db_prepare("UPDATE accounts SET address = ?, domain = ? WHERE id = ?", NULL, 0);
-	if (st != NULL) {
-		sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, domain_of(to), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, row->account.id);
-	}
-	if (st == NULL || step_done(st) < 0 || auth_db_exec("COMMIT", NULL, 0) < 0) {
+	if (db_run("UPDATE accounts SET address = ?, domain = ? WHERE id = ?", "tti", to,
+	           domain_of(to), row->account.id) < 0 ||
+	    commit() < 0) {
 		ret = fail_db(code_r, err, errcap);
 		goto rollback;
 	}
@@ -1017,10 +998,8 @@ int auth_alias_add(const char *alias, const char *target, enum auth_err *code_r,
 		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
 	int ret;
 	auth_db_lock();
-	if (auth_db_exec("BEGIN IMMEDIATE", NULL, 0) < 0) {
-		ret = fail_db(code_r, err, errcap);
+	if ((ret = begin(code_r, err, errcap)) < 0)
 		goto out;
-	}
 	int d = domain_exists(domain_of(addr));
 	if (d == 0) {
 		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap, "domain %s does not exist",
@@ -1049,16 +1028,9 @@ int auth_alias_add(const char *alias, const char *target, enum auth_err *code_r,
 		ret = fail(AUTH_ERR_EXISTS, code_r, err, errcap, "alias %s already exists", addr);
 		goto rollback;
 	}
-	sqlite3_stmt *st = auth_db_prepare(
-	    "INSERT INTO aliases(address, domain, account_id, created) VALUES(?, ?, ?, ?)", NULL,
-	    0);
-	if (st != NULL) {
-		sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, domain_of(addr), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, row->account.id);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-	}
-	if (st == NULL || step_done(st) < 0 || auth_db_exec("COMMIT", NULL, 0) < 0) {
+	if (db_run("INSERT INTO aliases(address, domain, account_id, created) VALUES(?, ?, ?, ?)",
+	           "ttii", addr, domain_of(addr), row->account.id, (int64_t)time(NULL)) < 0 ||
+	    commit() < 0) {
 		ret = fail_db(code_r, err, errcap);
 		goto rollback;
 	}
@@ -1081,10 +1053,7 @@ int auth_alias_del(const char *alias, enum auth_err *code_r, char *err, size_t e
 		return -1;
 	auth_db_lock();
 	int ret;
-	sqlite3_stmt *st = auth_db_prepare("DELETE FROM aliases WHERE address = ?", NULL, 0);
-	if (st != NULL)
-		sqlite3_bind_text(st, 1, addr, -1, SQLITE_STATIC);
-	if (st == NULL || step_done(st) < 0)
+	if (db_run("DELETE FROM aliases WHERE address = ?", "t", addr) < 0)
 		ret = fail_db(code_r, err, errcap);
 	else if (sqlite3_changes(auth_db) == 0)
 		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap, "alias %s does not exist", addr);
@@ -1215,14 +1184,11 @@ int auth_app_password_add(const char *address, const char *label, char *code_r,
 		return fail(AUTH_ERR_TEMP, code_err_r, err, errcap, "out of memory");
 	int ret;
 	auth_db_lock();
-	int r = find_account(address, false, row);
+	int r = need_account(address, false, row, code_err_r, err, errcap);
 	auth_db_unlock();
-	if (r <= 0) {
-		ret = r < 0 ? fail_db(code_err_r, err, errcap)
-		            : fail(AUTH_ERR_NOUSER, code_err_r, err, errcap, "%s does not exist",
-		                   address);
+	if (r < 0) {
 		free(row);
-		return ret;
+		return -1;
 	}
 
 	/* Keys for the code as shown ("abcd efgh ijkl mnop") and without
@@ -1245,18 +1211,10 @@ int auth_app_password_add(const char *address, const char *label, char *code_r,
 	int64_t now = (int64_t)time(NULL);
 	int64_t n = 0;
 	auth_db_lock();
-	if (auth_db_exec("BEGIN IMMEDIATE", NULL, 0) < 0) {
-		ret = fail_db(code_err_r, err, errcap);
+	if ((ret = begin(code_err_r, err, errcap)) < 0)
 		goto out;
-	}
-	sqlite3_stmt *st =
-	    auth_db_prepare("SELECT count(*) FROM app_passwords WHERE account_id = ?", NULL, 0);
-	if (st != NULL) {
-		sqlite3_bind_int64(st, 1, row->account.id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			n = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
+	(void)db_int64(&n, "SELECT count(*) FROM app_passwords WHERE account_id = ?", "i",
+	               row->account.id);
 	if (n >= AUTH_APP_PASSWORDS_MAX) {
 		ret = fail(AUTH_ERR_CONFLICT, code_err_r, err, errcap,
 		           "%s already has %d app passwords; revoke some first",
@@ -1264,20 +1222,14 @@ int auth_app_password_add(const char *address, const char *label, char *code_r,
 		rollback();
 		goto out;
 	}
-	st = auth_db_prepare("INSERT INTO app_passwords(account_id, label, stored_key, server_key,"
-	                     " stored_key_spaced, server_key_spaced, created)"
-	                     " VALUES(?, ?, ?, ?, ?, ?, ?)",
-	                     NULL, 0);
-	if (st != NULL) {
-		sqlite3_bind_int64(st, 1, row->account.id);
-		sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, plain.stored_key, SCRAM_KEY_LEN, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, plain.server_key, SCRAM_KEY_LEN, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 5, withspace.stored_key, SCRAM_KEY_LEN, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 6, withspace.server_key, SCRAM_KEY_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, now);
-	}
-	if (st == NULL || step_done(st) < 0 || auth_db_exec("COMMIT", NULL, 0) < 0) {
+	if (db_run("INSERT INTO app_passwords(account_id, label, stored_key, server_key,"
+	           " stored_key_spaced, server_key_spaced, created)"
+	           " VALUES(?, ?, ?, ?, ?, ?, ?)",
+	           "itbbbbi", row->account.id, label, (const void *)plain.stored_key,
+	           (size_t)SCRAM_KEY_LEN, (const void *)plain.server_key, (size_t)SCRAM_KEY_LEN,
+	           (const void *)withspace.stored_key, (size_t)SCRAM_KEY_LEN,
+	           (const void *)withspace.server_key, (size_t)SCRAM_KEY_LEN, now) < 0 ||
+	    commit() < 0) {
 		ret = fail_db(code_err_r, err, errcap);
 		rollback();
 		goto out;
@@ -1309,13 +1261,8 @@ int auth_app_password_list(const char *address,
 		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
 	int ret = -1;
 	auth_db_lock();
-	int r = find_account(address, false, row);
-	if (r <= 0) {
-		ret = r < 0 ? fail_db(code_r, err, errcap)
-		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
-		                   address);
+	if ((ret = need_account(address, false, row, code_r, err, errcap)) < 0)
 		goto out;
-	}
 	sqlite3_stmt *st =
 	    auth_db_prepare("SELECT id, label, created, last_used, last_protocol, last_ip"
 	                    " FROM app_passwords WHERE account_id = ? ORDER BY id",
@@ -1353,20 +1300,10 @@ int auth_app_password_revoke(const char *address, int64_t id, enum auth_err *cod
 		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
 	int ret;
 	auth_db_lock();
-	int r = find_account(address, false, row);
-	if (r <= 0) {
-		ret = r < 0 ? fail_db(code_r, err, errcap)
-		            : fail(AUTH_ERR_NOUSER, code_r, err, errcap, "%s does not exist",
-		                   address);
+	if ((ret = need_account(address, false, row, code_r, err, errcap)) < 0)
 		goto out;
-	}
-	sqlite3_stmt *st =
-	    auth_db_prepare("DELETE FROM app_passwords WHERE id = ? AND account_id = ?", NULL, 0);
-	if (st != NULL) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_int64(st, 2, row->account.id);
-	}
-	if (st == NULL || step_done(st) < 0)
+	if (db_run("DELETE FROM app_passwords WHERE id = ? AND account_id = ?", "ii", id,
+	           row->account.id) < 0)
 		ret = fail_db(code_r, err, errcap);
 	else if (sqlite3_changes(auth_db) == 0)
 		ret = fail(AUTH_ERR_NOUSER, code_r, err, errcap,
