@@ -41,6 +41,17 @@ int cli_address(const char *address, char *out)
 	return 0;
 }
 
+int cli_account_get(const char *address, struct auth_account *a)
+{
+	char err[512];
+	int r = auth_account_get(address, a, err, sizeof(err));
+	if (r < 0)
+		return cli_error(EX_TEMPFAIL, "%s: %s", current_command, err);
+	if (r == 0)
+		return cli_error(EX_NOUSER, "%s: %s does not exist", current_command, address);
+	return 0;
+}
+
 int cli_error(int code, const char *fmt, ...)
 {
 	va_list ap;
@@ -164,6 +175,25 @@ void cli_json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void cli_json_member_line(const char *key, const char *value)
+{
+	fputc('{', stdout);
+	cli_json_string(stdout, key);
+	fputs(": ", stdout);
+	cli_json_string(stdout, value);
+	fputs("}\n", stdout);
+}
+
+void cli_json_list_next(const struct cli_list *list)
+{
+	fputs(list->n ? ",\n  " : "\n  ", stdout);
+}
+
+void cli_json_list_end(const struct cli_list *list)
+{
+	fputs(list->n ? "\n]\n" : "]\n", stdout);
+}
+
 /* Reads one line from fd into buf without stdio buffering, so nothing
  * past the newline is consumed. Returns the length, -1 on error or EOF
  * before any byte, -2 when the line does not fit. */
@@ -275,6 +305,31 @@ int cli_read_password(bool from_stdin, bool confirm, char *buf, size_t cap)
 	if (n == 0)
 		return cli_error(EX_DATAERR, "%s: empty password refused", current_command);
 	return 0;
+}
+
+int cli_parse_json(int argc, char **argv, bool *json, char **pos, int cap, int *npos_r)
+{
+	const struct cli_option opts[] = {
+	    {"json", json, NULL},
+	    {NULL, NULL, NULL},
+	};
+	return cli_parse(argc, argv, 2, opts, pos, cap, npos_r);
+}
+
+int cli_dispatch(const char *command, const struct cli_subcommand *subs, size_t n, int argc,
+                 char **argv)
+{
+	if (argc < 2)
+		return cli_usage_error("%s: missing subcommand", command);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(argv[1], subs[i].name) == 0) {
+			static char name[32];
+			snprintf(name, sizeof(name), "%s %s", command, subs[i].name);
+			cli_set_subcommand(name);
+			return subs[i].fn(argc, argv);
+		}
+	}
+	return cli_usage_error("%s: unknown subcommand '%s'", command, argv[1]);
 }
 
 static void close_auth(void)

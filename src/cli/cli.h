@@ -72,6 +72,22 @@ struct cli_option {
  * command's usage to stdout and exits with 0. */
 int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, char **pos, int cap,
               int *npos_r);
+/* cli_parse of argv[2..] (after "<command> <subcommand>") for the many
+ * subcommands whose only option is --json. */
+int cli_parse_json(int argc, char **argv, bool *json, char **pos, int cap, int *npos_r);
+
+/* --- subcommands --- */
+
+struct cli_subcommand {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+};
+/* Runs subcommand argv[1] of `command` from subs (n rows), naming it for
+ * messages ("alias add", cli_set_subcommand). A missing or unknown
+ * subcommand is a usage error ("alias: missing subcommand", "alias:
+ * unknown subcommand 'x'"). */
+int cli_dispatch(const char *command, const struct cli_subcommand *subs, size_t n, int argc,
+                 char **argv);
 
 /* --- JSON output --- */
 
@@ -79,7 +95,27 @@ int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, c
  * invalid UTF-8 bytes replaced by U+FFFD so the output always parses). */
 void cli_json_string(FILE *f, const char *s);
 
+/* Writes {"<key>": <value as a JSON string>} and a newline to stdout. */
+void cli_json_member_line(const char *key, const char *value);
+
+/* A listing on stdout, as a table or (json) a JSON array with one element
+ * per line: n counts the elements written so far. */
+struct cli_list {
+	bool json;
+	unsigned n;
+};
+/* Before a JSON array element: the separator and indentation. */
+void cli_json_list_next(const struct cli_list *list);
+/* Closes the JSON array ("]" and a newline). */
+void cli_json_list_end(const struct cli_list *list);
+
 /* --- passwords --- */
+
+struct auth_account;
+/* The account with this address or alias (auth_account_get), or prints
+ * "roost: <subcommand>: <address> does not exist" (EX_NOUSER) or the
+ * database error (EX_TEMPFAIL) and returns that code. 0 when found. */
+int cli_account_get(const char *address, struct auth_account *a);
 
 /* Canonical address (auth_address_canonical: default domain for a bare
  * local part), or prints "roost: <cmd>: invalid address '...': why" and

@@ -10,13 +10,9 @@
 static int alias_add(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 2)
 		return cli_usage_error(npos < 2 ? "alias add: need the alias and the target account"
@@ -48,13 +44,9 @@ static int alias_add(int argc, char **argv)
 static int alias_del(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "alias del: missing alias"
@@ -69,27 +61,21 @@ static int alias_del(int argc, char **argv)
 	if (auth_alias_del(norm, &code, err, sizeof(err)) < 0)
 		return cli_error(cli_exit_for_auth_err(code), "alias del: %s", err);
 	if (json) {
-		printf("{\"deleted\": ");
-		cli_json_string(stdout, norm);
-		printf("}\n");
+		cli_json_member_line("deleted", norm);
 	} else {
 		printf("deleted alias %s\n", norm);
 	}
 	return EX_OK;
 }
 
-struct list_ctx {
-	bool json;
-	unsigned n;
-};
-
 static bool list_cb(void *vctx, const char *alias, const char *target, int64_t created)
 {
-	struct list_ctx *ctx = vctx;
+	struct cli_list *ctx = vctx;
 	char t[32];
 	cli_format_time(created, t, sizeof(t));
 	if (ctx->json) {
-		fputs(ctx->n ? ",\n  {\"alias\": " : "\n  {\"alias\": ", stdout);
+		cli_json_list_next(ctx);
+		printf("{\"alias\": ");
 		cli_json_string(stdout, alias);
 		printf(", \"target\": ");
 		cli_json_string(stdout, target);
@@ -104,19 +90,15 @@ static bool list_cb(void *vctx, const char *alias, const char *target, int64_t c
 static int alias_list(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos > 1)
 		return cli_usage_error("alias list: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
-	struct list_ctx ctx = {json, 0};
+	struct cli_list ctx = {json, 0};
 	char err[512];
 	if (json)
 		fputs("[", stdout);
@@ -124,7 +106,7 @@ static int alias_list(int argc, char **argv)
 		printf("%-40s %-40s %s\n", "ALIAS", "TARGET", "CREATED");
 	rc = auth_alias_list(npos ? pos[0] : NULL, list_cb, &ctx, err, sizeof(err));
 	if (json && rc > 0)
-		fputs(ctx.n ? "\n]\n" : "]\n", stdout);
+		cli_json_list_end(&ctx);
 	if (rc == 0)
 		return cli_error(EX_NOUSER, "alias list: %s", err);
 	if (rc < 0)
@@ -134,16 +116,10 @@ static int alias_list(int argc, char **argv)
 
 int cmd_alias(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage_error("alias: missing subcommand");
-	static char name[32];
-	snprintf(name, sizeof(name), "alias %s", argv[1]);
-	cli_set_subcommand(name);
-	if (strcmp(argv[1], "add") == 0)
-		return alias_add(argc, argv);
-	if (strcmp(argv[1], "del") == 0)
-		return alias_del(argc, argv);
-	if (strcmp(argv[1], "list") == 0)
-		return alias_list(argc, argv);
-	return cli_usage_error("alias: unknown subcommand '%s'", argv[1]);
+	static const struct cli_subcommand subs[] = {
+	    {"add", alias_add},
+	    {"del", alias_del},
+	    {"list", alias_list},
+	};
+	return cli_dispatch("alias", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

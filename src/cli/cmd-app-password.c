@@ -15,13 +15,9 @@
 static int app_add(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 2)
 		return cli_usage_error(npos < 2 ? "app-password add: need the user and a label"
@@ -55,20 +51,15 @@ static int app_add(int argc, char **argv)
 	return EX_OK;
 }
 
-struct list_ctx {
-	bool json;
-	unsigned n;
-};
-
 static bool list_cb(void *vctx, const struct auth_app_password *p)
 {
-	struct list_ctx *ctx = vctx;
+	struct cli_list *ctx = vctx;
 	char created[32], used[32];
 	cli_format_time(p->created, created, sizeof(created));
 	cli_format_time(p->last_used, used, sizeof(used));
 	if (ctx->json) {
-		fprintf(stdout, "%s{\"id\": %lld, \"label\": ", ctx->n ? ",\n  " : "\n  ",
-		        (long long)p->id);
+		cli_json_list_next(ctx);
+		printf("{\"id\": %lld, \"label\": ", (long long)p->id);
 		cli_json_string(stdout, p->label);
 		printf(", \"created\": \"%s\", \"last_used\": ", created);
 		if (p->last_used) {
@@ -92,13 +83,9 @@ static bool list_cb(void *vctx, const struct auth_app_password *p)
 static int app_list(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "app-password list: missing user"
@@ -107,13 +94,10 @@ static int app_list(int argc, char **argv)
 		return rc;
 	/* Look the user up first so nothing is printed for an unknown one. */
 	struct auth_account a;
+	if ((rc = cli_account_get(pos[0], &a)) != 0)
+		return rc;
 	char err[512];
-	int r = auth_account_get(pos[0], &a, err, sizeof(err));
-	if (r < 0)
-		return cli_error(EX_TEMPFAIL, "app-password list: %s", err);
-	if (r == 0)
-		return cli_error(EX_NOUSER, "app-password list: %s does not exist", pos[0]);
-	struct list_ctx ctx = {json, 0};
+	struct cli_list ctx = {json, 0};
 	if (json)
 		fputs("[", stdout);
 	else
@@ -122,7 +106,7 @@ static int app_list(int argc, char **argv)
 	enum auth_err ec;
 	rc = auth_app_password_list(a.address, list_cb, &ctx, &ec, err, sizeof(err));
 	if (json)
-		fputs(ctx.n ? "\n]\n" : "]\n", stdout);
+		cli_json_list_end(&ctx);
 	if (rc < 0)
 		return cli_error(cli_exit_for_auth_err(ec), "app-password list: %s", err);
 	return EX_OK;
@@ -131,13 +115,9 @@ static int app_list(int argc, char **argv)
 static int app_revoke(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 2)
 		return cli_usage_error(npos < 2 ? "app-password revoke: need the user and the id"
@@ -150,14 +130,11 @@ static int app_revoke(int argc, char **argv)
 		                       pos[1]);
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
+	struct auth_account a;
+	if ((rc = cli_account_get(pos[0], &a)) != 0)
+		return rc;
 	char err[512];
 	enum auth_err ec;
-	struct auth_account a;
-	int r = auth_account_get(pos[0], &a, err, sizeof(err));
-	if (r < 0)
-		return cli_error(EX_TEMPFAIL, "app-password revoke: %s", err);
-	if (r == 0)
-		return cli_error(EX_NOUSER, "app-password revoke: %s does not exist", pos[0]);
 	if (auth_app_password_revoke(a.address, id, &ec, err, sizeof(err)) < 0)
 		return cli_error(cli_exit_for_auth_err(ec), "app-password revoke: %s", err);
 	if (json) {
@@ -172,16 +149,10 @@ static int app_revoke(int argc, char **argv)
 
 int cmd_app_password(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage_error("app-password: missing subcommand");
-	static char name[32];
-	snprintf(name, sizeof(name), "app-password %s", argv[1]);
-	cli_set_subcommand(name);
-	if (strcmp(argv[1], "add") == 0)
-		return app_add(argc, argv);
-	if (strcmp(argv[1], "list") == 0)
-		return app_list(argc, argv);
-	if (strcmp(argv[1], "revoke") == 0)
-		return app_revoke(argc, argv);
-	return cli_usage_error("app-password: unknown subcommand '%s'", argv[1]);
+	static const struct cli_subcommand subs[] = {
+	    {"add", app_add},
+	    {"list", app_list},
+	    {"revoke", app_revoke},
+	};
+	return cli_dispatch("app-password", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

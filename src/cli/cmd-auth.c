@@ -211,14 +211,9 @@ out:
 
 int cmd_auth(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage_error("auth: missing subcommand");
-	static char name[32];
-	snprintf(name, sizeof(name), "auth %s", argv[1]);
-	cli_set_subcommand(name);
-	if (strcmp(argv[1], "test") == 0)
-		return auth_test(argc, argv);
-	if (strcmp(argv[1], "sasl") == 0)
-		return auth_sasl(argc, argv);
-	return cli_usage_error("auth: unknown subcommand '%s'", argv[1]);
+	static const struct cli_subcommand subs[] = {
+	    {"test", auth_test},
+	    {"sasl", auth_sasl},
+	};
+	return cli_dispatch("auth", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

@@ -10,14 +10,10 @@
 static int domain_change(int argc, char **argv, bool add)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
 	const char *sub = add ? "add" : "del";
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(
@@ -31,28 +27,22 @@ static int domain_change(int argc, char **argv, bool add)
 	if (r < 0)
 		return cli_error(cli_exit_for_auth_err(code), "domain %s: %s", sub, err);
 	if (json) {
-		printf("{\"%s\": ", add ? "added" : "deleted");
-		cli_json_string(stdout, pos[0]);
-		printf("}\n");
+		cli_json_member_line(add ? "added" : "deleted", pos[0]);
 	} else {
 		printf("%s domain %s\n", add ? "added" : "deleted", pos[0]);
 	}
 	return EX_OK;
 }
 
-struct list_ctx {
-	bool json;
-	unsigned n;
-};
-
 static bool list_cb(void *vctx, const char *domain, int64_t created, unsigned accounts,
                     unsigned aliases)
 {
-	struct list_ctx *ctx = vctx;
+	struct cli_list *ctx = vctx;
 	char t[32];
 	cli_format_time(created, t, sizeof(t));
 	if (ctx->json) {
-		fputs(ctx->n ? ",\n  {\"domain\": " : "\n  {\"domain\": ", stdout);
+		cli_json_list_next(ctx);
+		printf("{\"domain\": ");
 		cli_json_string(stdout, domain);
 		printf(", \"accounts\": %u, \"aliases\": %u, \"created\": \"%s\"}", accounts,
 		       aliases, t);
@@ -66,19 +56,15 @@ static bool list_cb(void *vctx, const char *domain, int64_t created, unsigned ac
 static int domain_list(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 0)
 		return cli_usage_error("domain list: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
-	struct list_ctx ctx = {json, 0};
+	struct cli_list ctx = {json, 0};
 	char err[512];
 	if (json)
 		fputs("[", stdout);
@@ -86,24 +72,28 @@ static int domain_list(int argc, char **argv)
 		printf("%-40s %8s %8s  %s\n", "DOMAIN", "ACCOUNTS", "ALIASES", "CREATED");
 	rc = auth_domain_list(list_cb, &ctx, err, sizeof(err));
 	if (json)
-		fputs(ctx.n ? "\n]\n" : "]\n", stdout);
+		cli_json_list_end(&ctx);
 	if (rc < 0)
 		return cli_error(EX_TEMPFAIL, "domain list: %s", err);
 	return EX_OK;
 }
 
+static int domain_add(int argc, char **argv)
+{
+	return domain_change(argc, argv, true);
+}
+
+static int domain_del(int argc, char **argv)
+{
+	return domain_change(argc, argv, false);
+}
+
 int cmd_domain(int argc, char **argv)
 {
-	if (argc < 2)
-		return cli_usage_error("domain: missing subcommand");
-	static char name[32];
-	snprintf(name, sizeof(name), "domain %s", argv[1]);
-	cli_set_subcommand(name);
-	if (strcmp(argv[1], "add") == 0)
-		return domain_change(argc, argv, true);
-	if (strcmp(argv[1], "del") == 0)
-		return domain_change(argc, argv, false);
-	if (strcmp(argv[1], "list") == 0)
-		return domain_list(argc, argv);
-	return cli_usage_error("domain: unknown subcommand '%s'", argv[1]);
+	static const struct cli_subcommand subs[] = {
+	    {"add", domain_add},
+	    {"del", domain_del},
+	    {"list", domain_list},
+	};
+	return cli_dispatch("domain", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }

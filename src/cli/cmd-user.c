@@ -199,16 +199,11 @@ static int user_del(int argc, char **argv)
 
 /* --- list --- */
 
-struct list_ctx {
-	bool json;
-	unsigned n;
-};
-
 static bool list_cb(void *vctx, const struct auth_account *a)
 {
-	struct list_ctx *ctx = vctx;
+	struct cli_list *ctx = vctx;
 	if (ctx->json) {
-		fputs(ctx->n ? ",\n  " : "\n  ", stdout);
+		cli_json_list_next(ctx);
 		json_account(stdout, a);
 	} else {
 		char q[32];
@@ -225,19 +220,15 @@ static bool list_cb(void *vctx, const struct auth_account *a)
 static int user_list(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos > 1)
 		return cli_usage_error("user list: too many arguments");
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
-	struct list_ctx ctx = {json, 0};
+	struct cli_list ctx = {json, 0};
 	char err[512];
 	if (!json)
 		printf("%-40s %-8s %-4s %-4s %-10s %s\n", "ADDRESS", "STATE", "IMAP", "POP3",
@@ -250,20 +241,15 @@ static int user_list(int argc, char **argv)
 		return cli_error(npos ? EX_DATAERR : EX_TEMPFAIL, "user list: %s", err);
 	}
 	if (json)
-		fputs(ctx.n ? "\n]\n" : "]\n", stdout);
+		cli_json_list_end(&ctx);
 	return EX_OK;
 }
 
 /* --- show --- */
 
-struct alias_ctx {
-	bool json;
-	unsigned n;
-};
-
 static bool show_alias_cb(void *vctx, const char *alias, const char *target, int64_t created)
 {
-	struct alias_ctx *ctx = vctx;
+	struct cli_list *ctx = vctx;
 	if (ctx->json) {
 		if (ctx->n)
 			fputs(", ", stdout);
@@ -281,27 +267,12 @@ static bool count_app_cb(void *vctx, const struct auth_app_password *p)
 	return true;
 }
 
-static int lookup_or_fail(const char *sub, const char *address, struct auth_account *a)
-{
-	char err[512];
-	int r = auth_account_get(address, a, err, sizeof(err));
-	if (r < 0)
-		return cli_error(EX_TEMPFAIL, "user %s: %s", sub, err);
-	if (r == 0)
-		return cli_error(EX_NOUSER, "user %s: %s does not exist", sub, address);
-	return 0;
-}
-
 static int user_show(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 1)
 		return cli_usage_error(npos == 0 ? "user show: missing address"
@@ -309,7 +280,7 @@ static int user_show(int argc, char **argv)
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct auth_account a;
-	if ((rc = lookup_or_fail("show", pos[0], &a)) != 0)
+	if ((rc = cli_account_get(pos[0], &a)) != 0)
 		return rc;
 
 	unsigned apps = 0;
@@ -328,7 +299,7 @@ static int user_show(int argc, char **argv)
 		}
 	}
 
-	struct alias_ctx actx = {json, 0};
+	struct cli_list actx = {json, 0};
 	if (json) {
 		fputc('{', stdout);
 		json_account_fields(stdout, &a);
@@ -389,7 +360,7 @@ static int user_passwd(int argc, char **argv)
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct auth_account a;
-	if ((rc = lookup_or_fail("passwd", pos[0], &a)) != 0)
+	if ((rc = cli_account_get(pos[0], &a)) != 0)
 		return rc;
 	char password[AUTH_PASSWORD_MAX + 2], err[512];
 	if ((rc = cli_read_password(from_stdin, true, password, sizeof(password))) != 0)
@@ -400,9 +371,7 @@ static int user_passwd(int argc, char **argv)
 	if (r < 0)
 		return cli_error(cli_exit_for_auth_err(code), "user passwd: %s", err);
 	if (json) {
-		printf("{\"password_changed\": ");
-		cli_json_string(stdout, a.address);
-		printf("}\n");
+		cli_json_member_line("password_changed", a.address);
 	} else {
 		printf("password of %s changed\n", a.address);
 	}
@@ -414,13 +383,9 @@ static int user_passwd(int argc, char **argv)
 static int user_set(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos == 0)
 		return cli_usage_error("user set: missing address");
@@ -429,7 +394,7 @@ static int user_set(int argc, char **argv)
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct auth_account a;
-	if ((rc = lookup_or_fail("set", pos[0], &a)) != 0)
+	if ((rc = cli_account_get(pos[0], &a)) != 0)
 		return rc;
 	bool quota = false;
 	for (int i = 1; i < npos; i++)
@@ -458,13 +423,9 @@ static int user_set(int argc, char **argv)
 static int user_rename(int argc, char **argv)
 {
 	bool json = false;
-	const struct cli_option opts[] = {
-	    {"json", &json, NULL},
-	    {NULL, NULL, NULL},
-	};
 	char *pos[MAX_ARGS];
 	int npos, rc;
-	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
+	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
 	if (npos != 2)
 		return cli_usage_error(npos < 2
@@ -493,23 +454,10 @@ static int user_rename(int argc, char **argv)
 
 int cmd_user(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int argc, char **argv);
-	} subs[] = {
+	static const struct cli_subcommand subs[] = {
 	    {"add", user_add},       {"del", user_del},       {"list", user_list},
 	    {"show", user_show},     {"passwd", user_passwd}, {"set", user_set},
 	    {"rename", user_rename},
 	};
-	if (argc < 2)
-		return cli_usage_error("user: missing subcommand");
-	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		if (strcmp(argv[1], subs[i].name) == 0) {
-			static char name[32];
-			snprintf(name, sizeof(name), "user %s", subs[i].name);
-			cli_set_subcommand(name);
-			return subs[i].fn(argc, argv);
-		}
-	}
-	return cli_usage_error("user: unknown subcommand '%s'", argv[1]);
+	return cli_dispatch("user", subs, sizeof(subs) / sizeof(subs[0]), argc, argv);
 }
