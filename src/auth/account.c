@@ -59,6 +59,37 @@ static bool db_ready(enum auth_err *code_r, char *err, size_t errcap)
 	return false;
 }
 
+static int normalize_domain(const char *domain, char out[AUTH_DOMAIN_MAX + 1],
+                            enum auth_err *code_r, char *err, size_t errcap)
+{
+	char why[128];
+	if (auth_domain_normalize(domain, out, AUTH_DOMAIN_MAX + 1, why, sizeof(why)) < 0)
+		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "invalid domain '%s': %s",
+		            domain, why);
+	return 1;
+}
+
+/* A zeroed row for find_account on the heap, or NULL with "out of
+ * memory" set. */
+static struct auth_login_row *new_row(enum auth_err *code_r, char *err, size_t errcap)
+{
+	struct auth_login_row *row = calloc(1, sizeof(*row));
+	if (row == NULL)
+		fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
+	return row;
+}
+
+/* The end of a listing loop: rc is the last sqlite3_step result (ROW
+ * when the callback stopped early). 1, or -1 with the database error in
+ * err. */
+static int list_end(int rc, char *err, size_t errcap)
+{
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return 1;
+	snprintf(err, errcap, "accounts database: %s", sqlite3_errmsg(auth_db));
+	return -1;
+}
+
 static int normalize_address(const char *address, char *out, enum auth_err *code_r, char *err,
                              size_t errcap)
 {
@@ -264,10 +295,9 @@ int auth_domain_exists(const char *domain)
 
 int auth_domain_add(const char *domain, enum auth_err *code_r, char *err, size_t errcap)
 {
-	char name[AUTH_DOMAIN_MAX + 1], why[128];
-	if (auth_domain_normalize(domain, name, sizeof(name), why, sizeof(why)) < 0)
-		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "invalid domain '%s': %s",
-		            domain, why);
+	char name[AUTH_DOMAIN_MAX + 1];
+	if (normalize_domain(domain, name, code_r, err, errcap) < 0)
+		return -1;
 	if (!db_ready(code_r, err, errcap))
 		return -1;
 	auth_db_lock();
@@ -293,10 +323,9 @@ int auth_domain_add(const char *domain, enum auth_err *code_r, char *err, size_t
 
 int auth_domain_del(const char *domain, enum auth_err *code_r, char *err, size_t errcap)
 {
-	char name[AUTH_DOMAIN_MAX + 1], why[128];
-	if (auth_domain_normalize(domain, name, sizeof(name), why, sizeof(why)) < 0)
-		return fail(AUTH_ERR_INVALID, code_r, err, errcap, "invalid domain '%s': %s",
-		            domain, why);
+	char name[AUTH_DOMAIN_MAX + 1];
+	if (normalize_domain(domain, name, code_r, err, errcap) < 0)
+		return -1;
 	if (!db_ready(code_r, err, errcap))
 		return -1;
 	auth_db_lock();
@@ -358,10 +387,7 @@ int auth_domain_list(bool (*cb)(void *ctx, const char *domain, int64_t created, 
 			        (unsigned)sqlite3_column_int(st, 3)))
 				break;
 		}
-		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-			ret = 1;
-		else
-			snprintf(err, errcap, "accounts database: %s", sqlite3_errmsg(auth_db));
+		ret = list_end(rc, err, errcap);
 		sqlite3_finalize(st);
 	}
 	auth_db_unlock();
@@ -564,9 +590,9 @@ int auth_account_del(const char *address, struct auth_account *account_r, enum a
 		return -1;
 	if (!db_ready(code_r, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
+	struct auth_login_row *row = new_row(code_r, err, errcap);
 	if (row == NULL)
-		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
+		return -1;
 	int ret;
 	auth_db_lock();
 	if ((ret = begin(code_r, err, errcap)) < 0)
@@ -606,11 +632,9 @@ int auth_account_get(const char *address, struct auth_account *account_r, char *
 {
 	if (!db_ready(NULL, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
-	if (row == NULL) {
-		snprintf(err, errcap, "out of memory");
+	struct auth_login_row *row = new_row(NULL, err, errcap);
+	if (row == NULL)
 		return -1;
-	}
 	auth_db_lock();
 	int r = find_account(address, false, row);
 	if (r < 0)
@@ -626,11 +650,9 @@ int auth_account_get_by_id(int64_t id, struct auth_account *account_r, char *err
 {
 	if (!db_ready(NULL, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
-	if (row == NULL) {
-		snprintf(err, errcap, "out of memory");
+	struct auth_login_row *row = new_row(NULL, err, errcap);
+	if (row == NULL)
 		return -1;
-	}
 	auth_db_lock();
 	int r = db_account(row, "SELECT " AUTH_ACCOUNT_COLUMNS " FROM accounts a WHERE a.id = ?",
 	                   "i", id);
@@ -651,11 +673,9 @@ int auth_account_list(const char *domain, bool (*cb)(void *ctx, const struct aut
 		return -1;
 	if (!db_ready(NULL, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
-	if (row == NULL) {
-		snprintf(err, errcap, "out of memory");
+	struct auth_login_row *row = new_row(NULL, err, errcap);
+	if (row == NULL)
 		return -1;
-	}
 	auth_db_lock();
 	sqlite3_stmt *st = auth_db_prepare(
 	    domain ? "SELECT " AUTH_ACCOUNT_COLUMNS
@@ -672,10 +692,7 @@ int auth_account_list(const char *domain, bool (*cb)(void *ctx, const struct aut
 			if (!cb(ctx, &row->account))
 				break;
 		}
-		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-			ret = 1;
-		else
-			snprintf(err, errcap, "accounts database: %s", sqlite3_errmsg(auth_db));
+		ret = list_end(rc, err, errcap);
 		sqlite3_finalize(st);
 	}
 	auth_db_unlock();
@@ -689,9 +706,9 @@ int auth_account_set_password(const char *address, const char *password, enum au
 {
 	if (!db_ready(code_r, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
+	struct auth_login_row *row = new_row(code_r, err, errcap);
 	if (row == NULL)
-		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
+		return -1;
 	int ret;
 	auth_db_lock();
 	int r = need_account(address, false, row, code_r, err, errcap);
@@ -900,9 +917,9 @@ int auth_account_set(const char *address, const char *const *pairs, size_t n_pai
 	}
 	if (!db_ready(code_r, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
+	struct auth_login_row *row = new_row(code_r, err, errcap);
 	if (row == NULL)
-		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
+		return -1;
 	int ret;
 	auth_db_lock();
 	if ((ret = begin(code_r, err, errcap)) < 0)
@@ -956,9 +973,9 @@ int auth_account_rename(const char *address, const char *new_address, enum auth_
 		return -1;
 	if (!db_ready(code_r, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
+	struct auth_login_row *row = new_row(code_r, err, errcap);
 	if (row == NULL)
-		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
+		return -1;
 	int ret;
 	auth_db_lock();
 	if ((ret = begin(code_r, err, errcap)) < 0)
@@ -993,9 +1010,9 @@ int auth_alias_add(const char *alias, const char *target, enum auth_err *code_r,
 		return -1;
 	if (!db_ready(code_r, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
+	struct auth_login_row *row = new_row(code_r, err, errcap);
 	if (row == NULL)
-		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
+		return -1;
 	int ret;
 	auth_db_lock();
 	if ((ret = begin(code_r, err, errcap)) < 0)
@@ -1069,11 +1086,9 @@ int auth_alias_list(const char *target,
 {
 	if (!db_ready(NULL, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
-	if (row == NULL) {
-		snprintf(err, errcap, "out of memory");
+	struct auth_login_row *row = new_row(NULL, err, errcap);
+	if (row == NULL)
 		return -1;
-	}
 	int ret = -1;
 	auth_db_lock();
 	if (target != NULL) {
@@ -1104,10 +1119,7 @@ int auth_alias_list(const char *target,
 		if (!cb(ctx, (const char *)sqlite3_column_text(st, 0),
 		        (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)))
 			break;
-	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-		ret = 1;
-	else
-		snprintf(err, errcap, "accounts database: %s", sqlite3_errmsg(auth_db));
+	ret = list_end(rc, err, errcap);
 	sqlite3_finalize(st);
 out:
 	auth_db_unlock();
@@ -1179,9 +1191,9 @@ int auth_app_password_add(const char *address, const char *label, char *code_r,
 		return fail(AUTH_ERR_INVALID, code_err_r, err, errcap, "%s", why);
 	if (!db_ready(code_err_r, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
+	struct auth_login_row *row = new_row(code_err_r, err, errcap);
 	if (row == NULL)
-		return fail(AUTH_ERR_TEMP, code_err_r, err, errcap, "out of memory");
+		return -1;
 	int ret;
 	auth_db_lock();
 	int r = need_account(address, false, row, code_err_r, err, errcap);
@@ -1256,9 +1268,9 @@ int auth_app_password_list(const char *address,
 {
 	if (!db_ready(code_r, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
+	struct auth_login_row *row = new_row(code_r, err, errcap);
 	if (row == NULL)
-		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
+		return -1;
 	int ret = -1;
 	auth_db_lock();
 	if ((ret = need_account(address, false, row, code_r, err, errcap)) < 0)
@@ -1295,9 +1307,9 @@ int auth_app_password_revoke(const char *address, int64_t id, enum auth_err *cod
 {
 	if (!db_ready(code_r, err, errcap))
 		return -1;
-	struct auth_login_row *row = calloc(1, sizeof(*row));
+	struct auth_login_row *row = new_row(code_r, err, errcap);
 	if (row == NULL)
-		return fail(AUTH_ERR_TEMP, code_r, err, errcap, "out of memory");
+		return -1;
 	int ret;
 	auth_db_lock();
 	if ((ret = need_account(address, false, row, code_r, err, errcap)) < 0)
