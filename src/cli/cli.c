@@ -307,6 +307,15 @@ int cli_read_password(bool from_stdin, bool confirm, char *buf, size_t cap)
 	return 0;
 }
 
+int cli_check_args(int npos, int min, int max, const char *missing)
+{
+	if (npos < min)
+		return cli_usage_error("%s: %s", current_command, missing);
+	if (npos > max)
+		return cli_usage_error("%s: too many arguments", current_command);
+	return 0;
+}
+
 int cli_parse_json(int argc, char **argv, bool *json, char **pos, int cap, int *npos_r)
 {
 	const struct cli_option opts[] = {

@@ -72,6 +72,11 @@ struct cli_option {
  * command's usage to stdout and exits with 0. */
 int cli_parse(int argc, char **argv, int first, const struct cli_option *opts, char **pos, int cap,
               int *npos_r);
+/* Checks the number of positional arguments of the current subcommand:
+ * fewer than min is the usage error "<subcommand>: <missing>", more than
+ * max "<subcommand>: too many arguments". Returns 0, or EX_USAGE after
+ * printing. */
+int cli_check_args(int npos, int min, int max, const char *missing);
 /* cli_parse of argv[2..] (after "<command> <subcommand>") for the many
  * subcommands whose only option is --json. */
 int cli_parse_json(int argc, char **argv, bool *json, char **pos, int cap, int *npos_r);

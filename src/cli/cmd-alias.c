@@ -14,9 +14,8 @@ static int alias_add(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 2)
-		return cli_usage_error(npos < 2 ? "alias add: need the alias and the target account"
-		                                : "alias add: too many arguments");
+	if ((rc = cli_check_args(npos, 2, 2, "need the alias and the target account")) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char norm[AUTH_ADDRESS_MAX];
@@ -48,9 +47,8 @@ static int alias_del(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 1)
-		return cli_usage_error(npos == 0 ? "alias del: missing alias"
-		                                 : "alias del: too many arguments");
+	if ((rc = cli_check_args(npos, 1, 1, "missing alias")) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char norm[AUTH_ADDRESS_MAX];
@@ -94,8 +92,8 @@ static int alias_list(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos > 1)
-		return cli_usage_error("alias list: too many arguments");
+	if ((rc = cli_check_args(npos, 0, 1, NULL)) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct cli_list ctx = {json, 0};

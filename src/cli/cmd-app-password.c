@@ -87,9 +87,8 @@ static int app_list(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 1)
-		return cli_usage_error(npos == 0 ? "app-password list: missing user"
-		                                 : "app-password list: too many arguments");
+	if ((rc = cli_check_args(npos, 1, 1, "missing user")) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	/* Look the user up first so nothing is printed for an unknown one. */
@@ -119,9 +118,8 @@ static int app_revoke(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 2)
-		return cli_usage_error(npos < 2 ? "app-password revoke: need the user and the id"
-		                                : "app-password revoke: too many arguments");
+	if ((rc = cli_check_args(npos, 2, 2, "need the user and the id")) != 0)
+		return rc;
 	char *end;
 	long long id = strtoll(pos[1], &end, 10);
 	if (pos[1][0] < '0' || pos[1][0] > '9' || *end != '\0' || id <= 0)

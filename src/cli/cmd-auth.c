@@ -86,9 +86,8 @@ static int auth_test(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 1)
-		return cli_usage_error(npos == 0 ? "auth test: missing address"
-		                                 : "auth test: too many arguments");
+	if ((rc = cli_check_args(npos, 1, 1, "missing address")) != 0)
+		return rc;
 	struct auth_client client = {AUTH_PROTO_IMAP, "cli", true, true};
 	if ((rc = parse_protocol(proto_name, &client.protocol)) != 0)
 		return rc;
@@ -131,9 +130,8 @@ static int auth_sasl(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 1)
-		return cli_usage_error(npos == 0 ? "auth sasl: missing mechanism"
-		                                 : "auth sasl: too many arguments");
+	if ((rc = cli_check_args(npos, 1, 1, "missing mechanism")) != 0)
+		return rc;
 	struct auth_client client = {AUTH_PROTO_IMAP, "cli", true, true};
 	if ((rc = parse_protocol(proto_name, &client.protocol)) != 0)
 		return rc;

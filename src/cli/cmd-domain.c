@@ -15,9 +15,8 @@ static int domain_change(int argc, char **argv, bool add)
 	const char *sub = add ? "add" : "del";
 	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 1)
-		return cli_usage_error(
-		    npos == 0 ? "domain %s: missing domain" : "domain %s: too many arguments", sub);
+	if ((rc = cli_check_args(npos, 1, 1, "missing domain")) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char err[512];
@@ -60,8 +59,8 @@ static int domain_list(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 0)
-		return cli_usage_error("domain list: too many arguments");
+	if ((rc = cli_check_args(npos, 0, 0, NULL)) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct cli_list ctx = {json, 0};

@@ -89,9 +89,8 @@ static int user_add(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 1)
-		return cli_usage_error(npos == 0 ? "user add: missing address"
-		                                 : "user add: too many arguments");
+	if ((rc = cli_check_args(npos, 1, 1, "missing address")) != 0)
+		return rc;
 	if (hash != NULL && from_stdin)
 		return cli_usage_error("user add: --password-hash and --password-stdin "
 		                       "exclude each other");
@@ -153,9 +152,8 @@ static int user_del(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 1)
-		return cli_usage_error(npos == 0 ? "user del: missing address"
-		                                 : "user del: too many arguments");
+	if ((rc = cli_check_args(npos, 1, 1, "missing address")) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char norm[AUTH_ADDRESS_MAX];
@@ -224,8 +222,8 @@ static int user_list(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos > 1)
-		return cli_usage_error("user list: too many arguments");
+	if ((rc = cli_check_args(npos, 0, 1, NULL)) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct cli_list ctx = {json, 0};
@@ -274,9 +272,8 @@ static int user_show(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 1)
-		return cli_usage_error(npos == 0 ? "user show: missing address"
-		                                 : "user show: too many arguments");
+	if ((rc = cli_check_args(npos, 1, 1, "missing address")) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct auth_account a;
@@ -354,9 +351,8 @@ static int user_passwd(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse(argc, argv, 2, opts, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 1)
-		return cli_usage_error(npos == 0 ? "user passwd: missing address"
-		                                 : "user passwd: too many arguments");
+	if ((rc = cli_check_args(npos, 1, 1, "missing address")) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	struct auth_account a;
@@ -427,10 +423,8 @@ static int user_rename(int argc, char **argv)
 	int npos, rc;
 	if ((rc = cli_parse_json(argc, argv, &json, pos, MAX_ARGS, &npos)) != 0)
 		return rc;
-	if (npos != 2)
-		return cli_usage_error(npos < 2
-		                           ? "user rename: need the address and the new address"
-		                           : "user rename: too many arguments");
+	if ((rc = cli_check_args(npos, 2, 2, "need the address and the new address")) != 0)
+		return rc;
 	if ((rc = cli_auth_open()) != 0)
 		return rc;
 	char a1[AUTH_ADDRESS_MAX], a2[AUTH_ADDRESS_MAX];
