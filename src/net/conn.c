@@ -98,7 +98,7 @@ struct conn {
 static atomic_uint_fast64_t next_conn_id = 1;
 
 static void conn_after_callback(struct conn *c);
-static void conn_try_destroy(struct conn *c);
+static bool conn_try_destroy(struct conn *c);
 
 static void conn_schedule(struct conn *c, unsigned task)
 {
@@ -463,10 +463,8 @@ static void conn_task_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (t & TASK_INPUT)
 			conn_deliver_input(c);
-		if (t & TASK_DESTROY) {
-			conn_try_destroy(c);
-			return; /* c may be gone */
-		}
+		if ((t & TASK_DESTROY) && conn_try_destroy(c))
+			return; /* c is gone */
 	}
 	if (c->tasks)
 		event_active(c->ev_task, EV_TIMEOUT, 0);
@@ -675,6 +673,17 @@ static void conn_destroy(struct conn *c)
 	struct evbuffer *bottom_in = bufferevent_get_input(c->chain[0]);
 	evbuffer_remove_cb_entry(bottom_out, c->out_cb);
 	evbuffer_remove_cb_entry(bottom_in, c->in_cb);
+	/* Closing a socket that still has unread input makes the kernel send
+	 * a reset, and a reset can destroy our goodbye in the client's receive
+	 * queue before the client read it. So when the close is orderly, read
+	 * away what already arrived (a bounded amount) first. */
+	if (!c->dead) {
+		int fd = (int)bufferevent_getfd(c->chain[0]);
+		char sink[4096];
+		for (int i = 0; fd >= 0 && i < 16; i++)
+			if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+				break;
+	}
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
 	bufferevent_free(c->bev); /* the whole chain and the socket */
 	event_free(c->ev_task);
@@ -697,13 +706,16 @@ static void conn_destroy(struct conn *c)
 		event_base_loopbreak(w->base);
 }
 
-static void conn_try_destroy(struct conn *c)
+/* Frees c if it is closing and nothing holds it any more; returns true
+ * when it did (c is then gone). */
+static bool conn_try_destroy(struct conn *c)
 {
 	if (!c->closing || c->pending_async > 0)
-		return;
+		return false;
 	if (!c->dead && !c->flush_expired && conn_output_len(c) > 0)
-		return;
+		return false;
 	conn_destroy(c);
+	return true;
 }
 
 static void conn_close_grace(struct conn *c, const char *reason, unsigned grace)

@@ -177,6 +177,16 @@ class Roostd:
                 raise RuntimeError("roostd did not listen on %s:\n%s" % (sorted(pending),
                                                                          self.log_text()))
             time.sleep(0.05)
+        # The probes above count against the connection limits until the
+        # daemon has seen them close: wait for that, so a test starts from
+        # an idle daemon.
+        while True:
+            text = self.log_text()
+            if text.count("event=connect ") <= text.count("event=disconnect "):
+                break
+            if time.time() > deadline:
+                raise RuntimeError("roostd did not close the probe connections:\n" + text)
+            time.sleep(0.05)
         return self
 
     def log_text(self):

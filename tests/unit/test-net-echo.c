@@ -382,6 +382,9 @@ static bool expect_line(int fd, const char *want)
 	return true;
 }
 
+/* The server closed with a FIN. (Not a reset: before closing, the server
+ * reads away input that arrived after it stopped reading, so that a reset
+ * cannot destroy its goodbye in our receive queue.) */
 static bool expect_eof(int fd)
 {
 	char ch;
