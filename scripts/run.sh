@@ -2,7 +2,7 @@
 # scripts/run.sh BUILD_DIR - a ready-to-try Roost in ./run/ (make run).
 #
 # Creates ./run/roost.conf (data in ./run/data, listeners on 127.0.0.1:
-# IMAP 1143, IMAPS 1993, POP3 1110, POP3S 1995, LMTP 1024, or the next free
+# IMAP 1143, IMAPS 1993, POP3 1110, POP3S 1995, LMTP 1024, HTTPS 8443, or the next free
 # port for each), a self-signed certificate, and the demo account
 # demo@example.test with a fresh password (through the roost CLI), then
 # prints how to connect and runs roostd in the foreground (Ctrl-C stops it).
@@ -65,6 +65,7 @@ IMAPS=$(free_port 1993)
 POP3=$(free_port 1110)
 POP3S=$(free_port 1995)
 LMTP=$(free_port 1024)
+HTTPS=$(free_port 8443)
 
 if [ ! -s "$RUN/cert.pem" ] || [ ! -s "$RUN/key.pem" ]; then
 	openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=localhost" \
@@ -113,6 +114,11 @@ port = $POP3S
 protocol = lmtp
 address = 127.0.0.1
 port = $LMTP
+
+[listener]
+protocol = https
+address = 127.0.0.1
+port = $HTTPS
 CONF
 chmod 644 "$RUN/roost.conf"
 
@@ -158,6 +164,11 @@ Try it (the certificate is self-signed, hence -k):
 
 Deliver a message (LMTP on 127.0.0.1:$LMTP, or with the CLI):
   printf 'Subject: hello\r\n\r\nfirst mail\r\n' | $ROOST -c $RUN/roost.conf deliver -u $DEMO
+
+Account settings page (turn IMAP/POP3 on or off, app passwords; 中文/English):
+  https://localhost:$HTTPS/   (sign in with the account password)
+Client auto-configuration (Thunderbird):
+  curl -k 'https://localhost:$HTTPS/mail/config-v1.1.xml?emailaddress=$DEMO'
 
 Thunderbird: File > New > Existing Mail Account, then "Configure manually":
   Incoming: IMAP, server 127.0.0.1, port $IMAPS, SSL/TLS, normal password,
