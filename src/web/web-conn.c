@@ -729,49 +729,25 @@ static void route(struct web_session *s)
 			method_not_allowed(s, &rc, "POST");
 		return;
 	}
-	if (path_is(req, "/logout")) {
-		if (!post) {
+	/* The forms of a signed-in user: POST only, with a valid session and
+	 * CSRF token (check_signed_in_post answers otherwise). */
+	static const struct {
+		const char *path;
+		void (*route)(struct web_session *s, const struct route_ctx *rc);
+	} account_forms[] = {
+		{ "/logout", route_logout },
+		{ "/settings", route_settings },
+		{ "/app-passwords", route_app_add },
+		{ "/password", route_password },
+		{ "/app-passwords/revoke", route_app_revoke },
+	};
+	for (size_t i = 0; i < sizeof(account_forms) / sizeof(account_forms[0]); i++) {
+		if (!path_is(req, account_forms[i].path))
+			continue;
+		if (!post)
 			method_not_allowed(s, &rc, "POST");
-			return;
-		}
-		if (check_signed_in_post(s, &rc))
-			route_logout(s, &rc);
-		return;
-	}
-	if (path_is(req, "/settings")) {
-		if (!post) {
-			method_not_allowed(s, &rc, "POST");
-			return;
-		}
-		if (check_signed_in_post(s, &rc))
-			route_settings(s, &rc);
-		return;
-	}
-	if (path_is(req, "/app-passwords")) {
-		if (!post) {
-			method_not_allowed(s, &rc, "POST");
-			return;
-		}
-		if (check_signed_in_post(s, &rc))
-			route_app_add(s, &rc);
-		return;
-	}
-	if (path_is(req, "/password")) {
-		if (!post) {
-			method_not_allowed(s, &rc, "POST");
-			return;
-		}
-		if (check_signed_in_post(s, &rc))
-			route_password(s, &rc);
-		return;
-	}
-	if (path_is(req, "/app-passwords/revoke")) {
-		if (!post) {
-			method_not_allowed(s, &rc, "POST");
-			return;
-		}
-		if (check_signed_in_post(s, &rc))
-			route_app_revoke(s, &rc);
+		else if (check_signed_in_post(s, &rc))
+			account_forms[i].route(s, &rc);
 		return;
 	}
 	if (path_is(req, "/mail/config-v1.1.xml") ||
