@@ -23,6 +23,7 @@ and printed nothing from AddressSanitizer/UBSan (for `make SAN=1 test`,
 ROOST_BUILD points at build-san)."""
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -39,11 +40,34 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
                      "UndefinedBehaviorSanitizer", "SUMMARY: AddressSanitizer")
 
 
+# Ports for the daemons under test come from below the kernel's ephemeral
+# range (32768 and up by default), so a client socket of another test cannot
+# take one between our check and roostd's bind; each pytest-xdist worker
+# draws from its own slice, so parallel workers never hand out the same port.
+PORT_BASE, PORT_SLICE = 20000, 1500
+_handed_out = set()
+
+
 def free_port():
-    """A loopback TCP port that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port that is free right now and not handed out before
+    by this test process."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    lo = PORT_BASE + (index % 8) * PORT_SLICE
+    for _ in range(PORT_SLICE):
+        port = random.randrange(lo, lo + PORT_SLICE)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        if len(_handed_out) > PORT_SLICE // 2:
+            _handed_out.clear()  # long runs: ports of stopped daemons are free again
+        return port
+    raise RuntimeError("no free port in %d-%d" % (lo, lo + PORT_SLICE - 1))
 
 
 def ensure_run_user():
@@ -149,11 +173,27 @@ class Roostd:
         return text
 
     def write_config(self, extra=""):
+        self.extra = extra  # kept for a restart on new ports
         with open(self.conf, "w") as f:
             f.write(self.config_text(extra))
         os.chmod(self.conf, 0o644)
 
-    def start(self, timeout=20):
+    def start(self, timeout=20, attempts=3):
+        """Starts roostd and waits until it serves. Should one of its ports
+        have been taken meanwhile by something outside the tests, it picks
+        new ports and tries again."""
+        for attempt in range(attempts):
+            try:
+                return self.start_once(timeout)
+            except RuntimeError:
+                in_use = "Address already in use" in self.log_text()
+                if not in_use or self.proc.poll() is None or attempt == attempts - 1:
+                    raise
+                self.logf.close()
+                self.ports = {p: free_port() for p in self.PROTOS}
+                self.write_config(self.extra)
+
+    def start_once(self, timeout):
         self.logf = open(self.log, "wb")
         self.proc = subprocess.Popen([os.path.join(BUILD, "roostd"), "-c", self.conf],
                                      stdout=self.logf, stderr=subprocess.STDOUT,
