@@ -68,9 +68,11 @@ static int mailbox_by_name(struct sq_user *s, const char *name, struct sq_mailbo
 	return sq_fail(s, rc, "mailbox by name");
 }
 
-static int has_children(struct sq_user *s, const char *name)
+/* 1 if the one-parameter query returns a row for name, 0 if not, -1 on
+ * error (what names the check in the error message). */
+static int row_exists(struct sq_user *s, const char *sql, const char *name, const char *what)
 {
-	sqlite3_stmt *st = sq_stmt(s, SQL_HAS_CHILDREN);
+	sqlite3_stmt *st = sq_stmt(s, sql);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -80,22 +82,17 @@ static int has_children(struct sq_user *s, const char *name)
 		return 1;
 	if (rc == SQLITE_DONE)
 		return 0;
-	return sq_fail(s, rc, "has children");
+	return sq_fail(s, rc, what);
+}
+
+static int has_children(struct sq_user *s, const char *name)
+{
+	return row_exists(s, SQL_HAS_CHILDREN, name, "has children");
 }
 
 static int is_subscribed(struct sq_user *s, const char *name)
 {
-	sqlite3_stmt *st = sq_stmt(s, "SELECT 1 FROM subscription WHERE name = ?1");
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return sq_fail(s, rc, "subscribed");
+	return row_exists(s, "SELECT 1 FROM subscription WHERE name = ?1", name, "subscribed");
 }
 
 int sq_next_uidvalidity(struct sq_user *s, uint32_t *uv_r)
