@@ -141,6 +141,7 @@ void pop3_stream_abort(struct pop3_session *s)
 	if (st->fd >= 0)
 		close(st->fd);
 	st->fd = -1;
+	st->seg_len = 0;
 	free(st->chunk);
 	st->chunk = NULL;
 	buf_free(&st->out);
@@ -194,25 +195,65 @@ static bool stream_list_step(struct pop3_session *s)
 	return st->next >= md->count;
 }
 
-/* One step of RETR or TOP: one chunk of the file, stuffed. Returns 1
- * when the message is complete, 0 for more, -1 on a read error. */
+/* Queues the clean run found so far as a file segment. 1 or -1. */
+static int stream_flush_segment(struct pop3_session *s)
+{
+	struct pop3_stream *st = &s->stream;
+	if (st->seg_len == 0)
+		return 1;
+	if (conn_write_file(s->c, st->fd, (off_t)st->seg_off, (size_t)st->seg_len) < 0)
+		return -1;
+	st->seg_len = 0;
+	return 1;
+}
+
+/* One step of RETR or TOP: one chunk of the file. A chunk that needs no
+ * stuffing (every chunk of a normal stored message) is sent as it is:
+ * for zero-copy streams it only extends the pending file segment, which
+ * is queued once it is POP3_SEGMENT_MAX long, at a chunk that needs
+ * stuffing, or at the end; otherwise the chunk is copied to the output
+ * once. Other chunks go through the stuffer. Returns 1 when the message
+ * is complete, 0 for more, -1 on a read or queueing error. */
 static int stream_file_step(struct pop3_session *s)
 {
 	struct pop3_stream *st = &s->stream;
-	ssize_t n;
-	do
-		n = pread(st->fd, st->chunk, POP3_CHUNK, (off_t)st->offset);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -1;
-	buf_reset(&st->out);
-	if (n > 0) {
-		st->offset += (uint64_t)n;
-		if (pop3_stuffer_feed(&st->stuffer, st->chunk, (size_t)n, &st->out) < 0)
+	ssize_t n = 0;
+	if (st->offset < st->size) {
+		uint64_t left = st->size - st->offset;
+		size_t want = left < POP3_CHUNK ? (size_t)left : POP3_CHUNK;
+		do
+			n = pread(st->fd, st->chunk, want, (off_t)st->offset);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
 			return -1;
 	}
-	bool done = n == 0 || pop3_stuffer_done(&st->stuffer);
-	if (done && pop3_stuffer_finish(&st->stuffer, &st->out) < 0)
+	buf_reset(&st->out);
+	if (n > 0) {
+		uint64_t chunk_off = st->offset;
+		st->offset += (uint64_t)n;
+		if (pop3_stuffer_pass(&st->stuffer, st->chunk, (size_t)n)) {
+			if (st->zero_copy) {
+				if (st->seg_len == 0)
+					st->seg_off = chunk_off;
+				st->seg_len += (uint64_t)n;
+				if (st->seg_len < POP3_SEGMENT_MAX && st->offset < st->size)
+					return 0;
+				if (stream_flush_segment(s) < 0)
+					return -1;
+			} else {
+				conn_write(s->c, st->chunk, (size_t)n);
+			}
+		} else {
+			if (stream_flush_segment(s) < 0)
+				return -1;
+			if (pop3_stuffer_feed(&st->stuffer, st->chunk, (size_t)n, &st->out) < 0)
+				return -1;
+		}
+	}
+	/* A file that ends early (it cannot: message files are immutable)
+	 * ends the response where it ends, as the stuffer would. */
+	bool done = n == 0 || st->offset >= st->size || pop3_stuffer_done(&st->stuffer);
+	if (done && (stream_flush_segment(s) < 0 || pop3_stuffer_finish(&st->stuffer, &st->out) < 0))
 		return -1;
 	if (st->out.len)
 		conn_write(s->c, st->out.data, st->out.len);
@@ -289,16 +330,23 @@ static void cmd_retr_top(struct pop3_session *s, const struct pop3_command *cmd)
 	}
 	buf_init(&st->out, 2 * POP3_CHUNK + 16);
 	st->fd = fd;
+	st->size = size;
 	st->offset = 0;
+	st->seg_len = 0;
 	st->index = index;
 	if (cmd->cmd == POP3_CMD_RETR) {
 		st->kind = POP3_STREAM_RETR;
+		/* A TLS or DEFLATE filter must see the bytes: libevent would
+		 * map the whole file for it. */
+		st->zero_copy = size >= POP3_ZERO_COPY_MIN && !conn_is_tls(s->c) &&
+				!conn_is_compressed(s->c);
 		pop3_stuffer_init(&st->stuffer);
 		/* RFC 1939 5: the size is the stored octets (CRLF line
 		 * ends), as in LIST and STAT; stuffing is not counted. */
 		conn_printf(s->c, "+OK %u octets\r\n", m->size);
 	} else {
 		st->kind = POP3_STREAM_TOP;
+		st->zero_copy = false;
 		pop3_stuffer_init_top(&st->stuffer, cmd->lines);
 		pop3_reply_ok(s, "Top of message follows");
 	}

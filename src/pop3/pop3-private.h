@@ -22,6 +22,15 @@
  * chunk is at most twice that, so a session streaming a message holds
  * about 200 KiB whatever the message's size, and nothing when idle. */
 #define POP3_CHUNK (64 * 1024)
+/* RETR of a message of at least this size on a plaintext connection
+ * without COMPRESS sends the file's clean runs (pop3_stuffer_pass) as
+ * file segments: sendfile(), no copy through user space. Smaller
+ * messages are copied: one or two sends are cheaper than the three
+ * (status line, file, terminator) of the zero-copy path. */
+#define POP3_ZERO_COPY_MIN (64 * 1024)
+/* The longest clean run queued as one file segment; the stream scans
+ * ahead (one chunk buffer, reused) at most this far before sending. */
+#define POP3_SEGMENT_MAX (1024 * 1024)
 /* LIST/UIDL lines produced per step. */
 #define POP3_LIST_BATCH 256
 
@@ -49,7 +58,12 @@ struct pop3_stream {
 	uint32_t next;          /* LIST/UIDL: next message index */
 	uint32_t index;         /* RETR/TOP: the message */
 	int fd;                 /* RETR/TOP: the message file, or -1 */
-	uint64_t offset;
+	uint64_t size;          /* RETR/TOP: the file's size */
+	uint64_t offset;        /* RETR/TOP: next byte of the file to read */
+	/* RETR by file segments: [seg_off, seg_off + seg_len) was read and
+	 * found clean but is not queued yet. */
+	bool zero_copy;
+	uint64_t seg_off, seg_len;
 	struct pop3_stuffer stuffer;
 	char *chunk;            /* POP3_CHUNK bytes while streaming a file */
 	struct buf out;

@@ -46,6 +46,16 @@ void pop3_stuffer_init_top(struct pop3_stuffer *st, uint32_t body_lines);
 int pop3_stuffer_feed(struct pop3_stuffer *st, const char *in, size_t len, struct buf *out);
 bool pop3_stuffer_done(const struct pop3_stuffer *st);
 
+/* RETR's fast path: if in[0..len) would come out of pop3_stuffer_feed()
+ * unchanged (no line in it begins with ".", every LF in it follows a CR,
+ * counting the last byte of the previous chunk), advances the state past
+ * it as feeding it would (the fields that matter without TOP's limit)
+ * and returns true: the caller may then
+ * send the input bytes themselves (or the file range they came from).
+ * Otherwise returns false and changes nothing; feed the chunk then.
+ * Always false for TOP (its line counting needs the byte-wise path). */
+bool pop3_stuffer_pass(struct pop3_stuffer *st, const char *in, size_t len);
+
 /* At the end of the message: a CRLF if the last line is unterminated,
  * then ".\r\n". Returns 1 or -1 (out of memory). */
 int pop3_stuffer_finish(struct pop3_stuffer *st, struct buf *out);

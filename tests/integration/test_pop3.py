@@ -884,14 +884,17 @@ def rss_kib(pid):
     return 0
 
 
-def test_large_retr_streams_with_flat_memory(env, user):
-    # 40 MB, every line dot-stuffed: the server must not hold the message
-    # (or its stuffed copy) in memory while a slow client reads it.
-    line = b"." + b"m" * 997 + b"\r\n"
+@pytest.mark.parametrize("kind,tls", [("dots", False), ("clean", False), ("clean", True)])
+def test_large_retr_streams_with_flat_memory(env, user, kind, tls):
+    # 40 MB, every line dot-stuffed (through the stuffer) or none (file
+    # segments over plaintext, copied chunks over TLS): the server must not
+    # hold the message (or its stuffed copy, or a mapping of the file) in
+    # memory while a slow client reads it.
+    line = (b"." if kind == "dots" else b"m") + b"m" * 997 + b"\r\n"
     big = b"Subject: large\r\n\r\n" + line * 40000
     env.deliver(user, big)
     base = rss_kib(env.proc.pid)
-    r = Raw(env.pop3_port)
+    r = Raw(env.pop3s_port if tls else env.pop3_port, tls=tls)
     r.login(user, PW)
     r.send(b"RETR 1\r\n")
     head = r.line()
@@ -925,6 +928,137 @@ def test_large_retr_streams_with_flat_memory(env, user):
     if not sanitized:
         assert peak - base < 24 * 1024, (base, peak)
     r.cmd("QUIT")
+
+
+# --- RETR by file segments (sendfile) and through the stuffer ----------------------
+
+# What src/pop3/pop3-private.h streams by: the file is read in chunks of
+# CHUNK; a plaintext RETR of at least CHUNK octets sends clean runs of at
+# most SEGMENT as file segments. Content placed at these file offsets
+# exercises every switch between the two ways of sending.
+CHUNK = 64 * 1024
+SEGMENT = 1024 * 1024
+
+
+def stuff(stored):
+    """The multi-line response body RFC 1939 3 asks for: a dot before every
+    line starting with one, a line end added to an unterminated last line,
+    then the terminating ".CRLF"."""
+    out = re.sub(rb"(?:^|(?<=\n))\.", b"..", stored)
+    if out and not out.endswith(b"\n"):
+        out += b"\n" if out.endswith(b"\r") else b"\r\n"
+    return out + b".\r\n"
+
+
+def filler(n, width=78):
+    """n octets of CRLF-terminated lines of letters (n >= 2, or 0)."""
+    assert n == 0 or n >= 2
+    out = []
+    while n > 0:
+        k = min(width, n - 2)
+        if n - (k + 2) == 1:  # never leave a single octet: no line fits it
+            k -= 1
+        out.append(bytes(97 + (i % 26) for i in range(k)) + b"\r\n")
+        n -= k + 2
+    return b"".join(out)
+
+
+def retr_raw(r, n):
+    """RETR n: the whole response after the status line, terminator included."""
+    head = r.cmd("RETR %d" % n)
+    assert head.startswith(b"+OK"), head
+    return r.multiline() + b".\r\n"
+
+
+def top_raw(r, n):
+    """TOP n with more lines than any message has: the whole message, sent
+    through the byte-wise stuffer only."""
+    head = r.cmd("TOP %d 4000000000" % n)
+    assert head.startswith(b"+OK"), head
+    return r.multiline() + b".\r\n"
+
+
+def test_retr_file_segments_byte_exact(env, user):
+    h = b"Subject: segments\r\n\r\n"
+    # The CLI prepends Return-Path and Delivered-To: learn their length to
+    # put content at exact file offsets.
+    probe = h + b"probe\r\n"
+    env.deliver_cli(user, probe)
+    imap = env.imap(user, PW)
+    imap.select("INBOX", readonly=True)
+    stored = imap.fetch("1", "(BODY.PEEK[])")[1][0][1]
+    assert stored.endswith(probe)
+    pre = len(stored) - len(probe)
+
+    def at(offset, body_so_far):
+        """Filler that makes the next byte land at file offset `offset`."""
+        return filler(offset - pre - len(h) - len(body_so_far))
+
+    msgs = []
+    # Exactly one chunk, then exactly two, then exactly one segment.
+    msgs.append(h + at(CHUNK, b""))
+    msgs.append(h + at(2 * CHUNK, b""))
+    msgs.append(h + at(SEGMENT, b""))
+    # A line starting with "." right at the second chunk: the first chunk
+    # goes out as a segment, the second through the stuffer.
+    b = at(CHUNK, b"")
+    b += b".dot at the chunk boundary\r\n"
+    msgs.append(h + b + at(3 * CHUNK, b))
+    # CR as the last octet of a chunk, its LF first of the next, and a dot
+    # line right after: the LF's CR is in the previous chunk.
+    b = filler(CHUNK - pre - len(h) - 1 + 2)
+    assert b[CHUNK - pre - len(h) - 1:CHUNK - pre - len(h) + 1] == b"\r\n"
+    b += b".after a split CRLF\r\n"
+    msgs.append(h + b + at(3 * CHUNK + 7, b))
+    # The first segment is full at SEGMENT octets; a dot line starts there.
+    b = at(SEGMENT, b"")
+    b += b".dot at the segment boundary\r\n"
+    msgs.append(h + b + at(SEGMENT + 2 * CHUNK + 5, b))
+    # Several segments, dot lines here and there, no final line end.
+    b = filler(2 * SEGMENT + 12345)
+    cut = b.index(b"\r\n", 300000) + 2
+    b = b[:cut] + b"..two dots\r\n.\r\n" + b[cut:] + b".last line without CRLF"
+    msgs.append(h + b)
+    # Large and clean, with 8-bit text and dots inside lines.
+    msgs.append(h + filler(200000) + "中文. 已发送 .\r\n".encode() + filler(100000))
+    # Small ones: copied, not sent as a file.
+    msgs += [h + b"small and clean\r\n", h + b".\r\n..\r\n.x\r\n", h + b"no eol"]
+    for m in msgs:
+        env.deliver_cli(user, m)
+    count = 1 + len(msgs)
+    imap = env.imap(user, PW)
+    imap.select("INBOX", readonly=True)
+    stored = [imap.fetch(str(i), "(BODY.PEEK[])")[1][0][1] for i in range(1, count + 1)]
+    imap.logout()
+    for i, m in enumerate(msgs, 2):
+        assert stored[i - 1].endswith(m), (i, len(m), len(stored[i - 1]) - pre)
+        assert len(stored[i - 1]) == pre + len(m)
+    assert len(stored[1]) == CHUNK and len(stored[2]) == 2 * CHUNK
+    assert len(stored[3]) == SEGMENT
+    assert stored[4][CHUNK:CHUNK + 2] == b".d"
+    assert stored[5][CHUNK - 1:CHUNK + 2] == b"\r\n."
+    assert stored[6][SEGMENT:SEGMENT + 2] == b".d"
+
+    plain = Raw(env.pop3_port)
+    plain.login(user, PW)
+    sizes = [int(ln.split()[2]) for ln in
+             (plain.cmd("LIST %d" % i) for i in range(1, count + 1))]
+    assert sizes == [len(x) for x in stored]
+    # Pipelined as well as one by one, plaintext (file segments) and TLS
+    # (copied): the same octets, which are those of the byte-wise stuffer.
+    plain.send(b"".join(b"RETR %d\r\n" % i for i in range(1, count + 1)))
+    for i in range(1, count + 1):
+        assert plain.line() == b"+OK %d octets" % sizes[i - 1]
+        assert plain.multiline() + b".\r\n" == stuff(stored[i - 1]), i
+    for i in range(1, count + 1):
+        assert retr_raw(plain, i) == stuff(stored[i - 1]), i
+        assert top_raw(plain, i) == stuff(stored[i - 1]), i
+    plain.cmd("QUIT")
+    tls = Raw(env.pop3s_port, tls=True)
+    tls.login(user, PW)
+    for i in range(1, count + 1):
+        assert retr_raw(tls, i) == stuff(stored[i - 1]), i
+    tls.cmd("QUIT")
 
 
 # --- sessions ending in other ways -------------------------------------------------

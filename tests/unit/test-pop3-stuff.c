@@ -169,4 +169,105 @@ TEST(random_chunkings)
 	}
 }
 
+/* RETR's streaming: each chunk goes through pop3_stuffer_pass() if it
+ * can (the caller then sends the input bytes themselves) and through
+ * pop3_stuffer_feed() if not. The result must equal feeding everything. */
+static void run_pass(const char *in, size_t len, size_t chunk, struct buf *out, size_t *passed_r)
+{
+	struct pop3_stuffer st;
+	pop3_stuffer_init(&st);
+	buf_init(out, 0);
+	*passed_r = 0;
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < chunk ? len - off : chunk;
+		if (pop3_stuffer_pass(&st, in + off, n)) {
+			CHECK(buf_append(out, in + off, n) == 1);
+			*passed_r += n;
+		} else {
+			CHECK(pop3_stuffer_feed(&st, in + off, n, out) == 1);
+		}
+		off += n;
+	}
+	CHECK(pop3_stuffer_finish(&st, out) == 1);
+}
+
+static void check_pass(const char *in, size_t len, bool expect_all_passed)
+{
+	static const size_t chunks[] = { 1, 2, 3, 5, 7, 16, 64, 65536 };
+	struct buf whole;
+	run(in, len, 0, false, 0, &whole);
+	for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+		struct buf out;
+		size_t passed;
+		run_pass(in, len, chunks[k], &out, &passed);
+		CHECK_MEMEQ(out.data, out.len, whole.data, whole.len);
+		if (expect_all_passed)
+			CHECK(passed == len);
+		buf_free(&out);
+	}
+	buf_free(&whole);
+}
+
+#define CHECK_PASS(in, all) check_pass(in, sizeof(in) - 1, all)
+
+TEST(pass_clean_messages)
+{
+	CHECK_PASS("Subject: a\r\n\r\nbody . with dots.\r\nand more..\r\n", true);
+	CHECK_PASS("Subject: a\r\n\r\nno final line end", true);
+	CHECK_PASS("Subject: a\r\n\r\nends in a bare CR\r", true);
+	CHECK_PASS("x", true);
+	CHECK_PASS("\r\n", true);
+	CHECK_PASS("bare\rCR inside\r\n", true);
+}
+
+TEST(pass_refuses_what_needs_stuffing)
+{
+	struct pop3_stuffer st;
+	pop3_stuffer_init(&st);
+	CHECK(!pop3_stuffer_pass(&st, ".leading dot\r\n", sizeof(".leading dot\r\n") - 1));
+	CHECK(pop3_stuffer_pass(&st, "a\r\n", sizeof("a\r\n") - 1));
+	CHECK(!pop3_stuffer_pass(&st, ".", sizeof(".") - 1)); /* after an LF: a line start */
+	CHECK(!pop3_stuffer_pass(&st, "b\r\n.c\r\n", sizeof("b\r\n.c\r\n") - 1));
+	CHECK(!pop3_stuffer_pass(&st, "bare\nLF", sizeof("bare\nLF") - 1));
+	CHECK(pop3_stuffer_pass(&st, "c\r", sizeof("c\r") - 1));
+	CHECK(pop3_stuffer_pass(&st, "\nd", sizeof("\nd") - 1)); /* CR in the previous chunk */
+	CHECK(!pop3_stuffer_pass(&st, "\n", sizeof("\n") - 1)); /* "d" then a bare LF */
+	struct pop3_stuffer top;
+	pop3_stuffer_init_top(&top, 5);
+	CHECK(!pop3_stuffer_pass(&top, "a\r\n", sizeof("a\r\n") - 1));
+
+	CHECK_PASS(".\r\n..\r\n.leading\r\n", false);
+	CHECK_PASS("a\r\n.b\r\nc\nd\r\n.", false);
+	CHECK_PASS("bare LF only\n", false);
+}
+
+/* Random inputs over an alphabet rich in dots and line ends, and mostly
+ * clean ones (CRLF lines, rare dots at line starts): passing what can be
+ * passed gives the bytes of the byte-wise stuffer, at every chunking. */
+TEST(pass_random_equals_feed)
+{
+	static const char alphabet[] = "..\r\n\na";
+	srand(4321);
+	for (int iter = 0; iter < 400; iter++) {
+		char in[300];
+		size_t len = (size_t)(rand() % (int)sizeof(in));
+		if (iter % 2 == 0) {
+			for (size_t i = 0; i < len; i++)
+				in[i] = alphabet[rand() % (int)(sizeof(alphabet) - 1)];
+		} else {
+			for (size_t i = 0; i < len; i++) {
+				int r = rand() % 20;
+				if (r == 0 && i + 1 < len) {
+					in[i++] = '\r';
+					in[i] = '\n';
+				} else {
+					in[i] = r == 1 && i > 0 && in[i - 1] == '\n' && rand() % 8 == 0 ?
+							'.' : (char)('a' + r);
+				}
+			}
+		}
+		check_pass(in, len, false);
+	}
+}
+
 UNIT_MAIN()
