@@ -19,7 +19,8 @@
  *                    seconds, exit 0;
  *   SIGHUP           reload the config: new TLS context for new connections,
  *                    new limits and log level; listeners, data_dir, user,
- *                    workers and async_threads need a restart (logged). */
+ *                    workers, async_threads and cpu_threads need a restart
+ *                    (logged). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -176,6 +177,7 @@ static void reload(void)
 	NEEDS_RESTART(str_differs(old->run_user, fresh->run_user), "user");
 	NEEDS_RESTART(old->workers != fresh->workers, "workers");
 	NEEDS_RESTART(old->async_threads != fresh->async_threads, "async_threads");
+	NEEDS_RESTART(old->cpu_threads != fresh->cpu_threads, "cpu_threads");
 #undef NEEDS_RESTART
 
 	/* What this reload changes at once (the protocols read their own
@@ -336,8 +338,9 @@ int main(int argc, char **argv)
 	struct net_limits limits;
 	net_limits_from_config(&limits, config);
 	if (net_global_init(err, sizeof(err)) < 0 || tls_configure(config, err, sizeof(err)) < 0 ||
-	    (daemon_state.server = net_server_new(config->workers, config->async_threads, &limits,
-						   err, sizeof(err))) == NULL) {
+	    (daemon_state.server = net_server_new(config->workers, config->async_threads,
+						   config->cpu_threads, &limits, err,
+						   sizeof(err))) == NULL) {
 		fprintf(stderr, "roostd: %s\n", err);
 		return EX_SOFTWARE;
 	}

@@ -97,7 +97,7 @@ static int start_step(struct imap_cmd *cmd, const struct str *response)
 		job->has_response = true;
 	}
 	imap_session_suspend_input(s);
-	return conn_run_async(s->conn, sasl_work, sasl_done, job);
+	return conn_run_async_cpu(s->conn, sasl_work, sasl_done, job);
 }
 
 /* Decodes base64 into the command pool. -1 on bad encoding. */

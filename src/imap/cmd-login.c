@@ -243,7 +243,7 @@ int cmd_login(struct imap_cmd *cmd)
 	/* The literal holding the password lives in the command pool until
 	 * the command ends; wipe our copy of the argument too. */
 	explicit_bzero((char *)pass.p, pass.len);
-	if (conn_run_async(s->conn, login_work, login_done, job) < 0) {
+	if (conn_run_async_cpu(s->conn, login_work, login_done, job) < 0) {
 		explicit_bzero(job->password, sizeof(job->password));
 		imap_cmd_no(cmd, "[UNAVAILABLE] Server busy; try again");
 		return 1;

@@ -68,7 +68,8 @@ static const struct config_key keys[] = {
 	{ "", "preauth_timeout", T_UINT, OFF(preauth_timeout), "60", 1, 86400, NULL },
 	{ "", "idle_timeout", T_UINT, OFF(idle_timeout), "1860", 1, 86400, NULL },
 	{ "", "shutdown_grace", T_UINT, OFF(shutdown_grace), "3", 0, 600, NULL },
-	{ "", "async_threads", T_UINT, OFF(async_threads), "2", 1, 64, NULL },
+	{ "", "async_threads", T_UINT, OFF(async_threads), "0", 0, 256, NULL },
+	{ "", "cpu_threads", T_UINT, OFF(cpu_threads), "0", 0, 256, NULL },
 
 	{ "tls", "cert", T_STR, OFF(tls_cert), "", 0, 0, NULL },
 	{ "tls", "key", T_STR, OFF(tls_key), "", 0, 0, NULL },

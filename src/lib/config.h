@@ -50,7 +50,8 @@ struct config {
 	unsigned preauth_timeout;  /* seconds */
 	unsigned idle_timeout;     /* seconds, after login */
 	unsigned shutdown_grace;   /* seconds to flush goodbyes at shutdown */
-	unsigned async_threads;    /* thread pool for password hashing etc. */
+	unsigned async_threads;    /* io pool (store work); 0: 4 per core */
+	unsigned cpu_threads;      /* cpu pool (password hashing); 0: one per core */
 
 	/* TLS */
 	char *tls_cert;

@@ -889,7 +889,8 @@ struct event_base *conn_event_base(struct conn *c)
 
 /* ---------------------------------------------------------------- async */
 
-int conn_run_async(struct conn *c, void (*work)(void *arg), void (*done)(void *arg), void *arg)
+static int run_async(struct conn *c, enum net_pool_kind kind, void (*work)(void *arg),
+		     void (*done)(void *arg), void *arg)
 {
 	struct async_job *job = calloc(1, sizeof(*job));
 	if (job == NULL)
@@ -899,8 +900,19 @@ int conn_run_async(struct conn *c, void (*work)(void *arg), void (*done)(void *a
 	job->done = done;
 	job->arg = arg;
 	c->pending_async++;
-	net_server_queue_job(c->worker->server, job);
+	net_server_queue_job(c->worker->server, kind, job);
 	return 1;
+}
+
+int conn_run_async(struct conn *c, void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+	return run_async(c, NET_POOL_IO, work, done, arg);
+}
+
+int conn_run_async_cpu(struct conn *c, void (*work)(void *arg), void (*done)(void *arg),
+		       void *arg)
+{
+	return run_async(c, NET_POOL_CPU, work, done, arg);
 }
 
 void conn_async_done(struct async_job *job)

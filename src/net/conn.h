@@ -29,6 +29,7 @@
  *     ops->timeout / ops->shutdown queued their goodbye;
  *   - wakeups still alive when ops->close returns are freed by the net
  *     layer (the session cannot reach them any more).
+ *   - conn_run_async_cpu (session 2): CPU-bound work has its own pool.
  * The programs' side (listeners, workers, limits, shutdown) is
  * net/server.h; TLS contexts are net/tls.h. */
 #ifndef ROOST_NET_CONN_H
@@ -156,12 +157,22 @@ struct event_base *conn_event_base(struct conn *c);
 
 /* --- asynchronous work --- */
 
-/* Runs work(arg) on the shared thread pool, then done(arg) back on this
- * connection's worker thread. While a job is pending, the connection is
- * not freed: if it is closed meanwhile, done() still runs first (check
- * conn_is_closing()), then ops->close(). Returns -1 if the job could not
- * be queued (done is not called then). */
+/* Runs work(arg) on the io thread pool, then done(arg) back on this
+ * connection's worker thread. For blocking work that mostly waits (store
+ * reads and commits, fsync, database lookups). While a job is pending, the
+ * connection is not freed: if it is closed meanwhile, done() still runs
+ * first (check conn_is_closing()), then ops->close(). Returns -1 if the
+ * job could not be queued (done is not called then). */
 int conn_run_async(struct conn *c, void (*work)(void *arg), void (*done)(void *arg), void *arg);
+
+/* The same on the cpu pool (about one thread per core): for work that
+ * keeps a core busy for milliseconds, i.e. password hashing (LOGIN, SASL
+ * steps, POP3 PASS/AUTH, the settings page's sign-in and password
+ * change). Jobs of the two pools never wait for each other, so logins
+ * cannot delay store work of sessions already logged in. Same contract as
+ * conn_run_async; a session may have jobs in both pools at once. */
+int conn_run_async_cpu(struct conn *c, void (*work)(void *arg), void (*done)(void *arg),
+		       void *arg);
 
 /* --- wakeups from other threads --- */
 

@@ -79,6 +79,24 @@ struct worker {
 	atomic_bool exited;
 };
 
+/* A thread pool: a FIFO of jobs and the threads that run them. The server
+ * has two (see server.h): `io` for store and other blocking I/O work,
+ * `cpu` for CPU-bound work such as password hashing, so a burst of logins
+ * cannot delay the store work of sessions already logged in. */
+struct net_pool {
+	const char *name; /* "io", "cpu": for logs */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct async_job *jobs, *jobs_tail;
+	pthread_t *threads;
+	unsigned n_threads;  /* allocated */
+	unsigned n_started;  /* running, to be joined */
+	bool stop;
+	bool initialised;
+};
+
+enum net_pool_kind { NET_POOL_IO, NET_POOL_CPU };
+
 struct ip_slot;
 
 struct net_server {
@@ -94,13 +112,9 @@ struct net_server {
 	struct ip_slot **ip_table;
 	atomic_uint n_conns;
 
-	/* Async pool. */
-	pthread_mutex_t pool_lock;
-	pthread_cond_t pool_cond;
-	struct async_job *jobs, *jobs_tail;
-	pthread_t *pool_threads;
-	unsigned n_pool_threads;
-	bool pool_stop;
+	/* Async pools. */
+	struct net_pool io_pool;
+	struct net_pool cpu_pool;
 
 	bool started;
 	bool shutting_down;
@@ -118,7 +132,7 @@ struct worker *conn_worker(struct conn *c);
 void conn_async_done(struct async_job *job);
 
 void net_server_conn_gone(struct net_server *s, const char *ip, bool counted_ip);
-void net_server_queue_job(struct net_server *s, struct async_job *job);
+void net_server_queue_job(struct net_server *s, enum net_pool_kind kind, struct async_job *job);
 unsigned net_server_preauth_timeout(struct net_server *s);
 
 /* Compression filter (compress.c): pushes raw DEFLATE both ways over bev.

@@ -8,7 +8,11 @@
  *     program live on this loop too (net_server_base);
  *   - N worker threads, each with its own event_base, run the connections
  *     (struct conn, see conn.h) and every protocol callback;
- *   - async_threads pool threads run conn_run_async() work.
+ *   - two pools of threads run blocking work off the event loops:
+ *     the io pool (async_threads) runs conn_run_async() work, mostly store
+ *     jobs that wait on the disk; the cpu pool (cpu_threads) runs
+ *     conn_run_async_cpu() work, password hashing, so a burst of logins
+ *     never queues ahead of SELECT, STORE or APPEND.
  *
  * Typical use (roostd.c): net_server_new, net_server_listen for each
  * listener (binding as root is fine), drop privileges, net_server_start,
@@ -42,8 +46,12 @@ void net_limits_from_config(struct net_limits *l, const struct config *config);
  * pthread locking so other threads may wake a worker. */
 int net_global_init(char *err, size_t errcap);
 
-/* workers 0: one per online CPU. */
-struct net_server *net_server_new(unsigned workers, unsigned async_threads,
+/* io_threads 0 means this many per online CPU. */
+#define NET_IO_THREADS_PER_CORE 4
+
+/* workers 0: one per online CPU; io_threads 0: NET_IO_THREADS_PER_CORE per
+ * online CPU; cpu_threads 0: one per online CPU. */
+struct net_server *net_server_new(unsigned workers, unsigned io_threads, unsigned cpu_threads,
 				  const struct net_limits *limits, char *err, size_t errcap);
 
 /* Binds and listens (TCP v4/v6, or a UNIX socket when lc->path is set,
@@ -58,7 +66,7 @@ int net_server_listen(struct net_server *s, const struct listener_config *lc,
  * (call before dropping). */
 void net_server_chown_sockets(struct net_server *s, unsigned uid, unsigned gid);
 
-/* Starts the worker threads and the async pool. */
+/* Starts the worker threads and both async pools. */
 int net_server_start(struct net_server *s, char *err, size_t errcap);
 
 /* The acceptor's event_base (main thread), for signal events. */

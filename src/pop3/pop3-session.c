@@ -411,7 +411,7 @@ static void login_done(void *arg)
 static void start_login_job(struct pop3_session *s, struct login_job *job, void (*work)(void *))
 {
 	pop3_busy_begin(s);
-	if (conn_run_async(s->c, work, login_done, job) < 0) {
+	if (conn_run_async_cpu(s->c, work, login_done, job) < 0) {
 		pop3_busy_end(s);
 		sasl_end(s);
 		login_job_free(&job);

@@ -265,7 +265,9 @@ static void job_start(struct web_session *s, struct web_job *job)
 {
 	s->busy = true;
 	conn_input_suspend(s->c);
-	if (conn_run_async(s->c, web_job_work, job_done, job) < 0) {
+	/* Sign-in and password change hash passwords: the cpu pool. */
+	bool cpu = job->kind == JOB_LOGIN || job->kind == JOB_PASSWORD;
+	if ((cpu ? conn_run_async_cpu : conn_run_async)(s->c, web_job_work, job_done, job) < 0) {
 		job_free(&job);
 		s->busy = false;
 		conn_input_resume(s->c);

@@ -9,10 +9,11 @@
  *
  * Echo protocol: greeting "+OK echo ready"; every line is echoed back;
  * lines over 64 bytes answer "-ERR too long"; commands STARTTLS, COMPRESS,
- * FLOOD <n>, ASYNC, WAKE, IDLE <seconds>, INFO and QUIT. */
+ * FLOOD <n>, ASYNC, CPUHOLD, WAKE, IDLE <seconds>, INFO and QUIT. */
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -94,6 +95,31 @@ static void echo_done(void *arg)
 	conn_input_resume(e->c);
 }
 
+/* CPUHOLD: a job on the cpu pool that holds its thread until the test
+ * posts cpu_gate (at most 10 seconds, so a failing test cannot hang). */
+static sem_t cpu_gate;
+static atomic_uint cpu_started, cpu_finished;
+
+static void cpu_hold_work(void *arg)
+{
+	atomic_fetch_add(&cpu_started, 1);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	while (sem_timedwait(&cpu_gate, &until) < 0 && errno == EINTR)
+		;
+	atomic_fetch_add(&cpu_finished, 1);
+}
+
+static void cpu_hold_done(void *arg)
+{
+	struct echo *e = arg;
+	if (conn_is_closing(e->c))
+		return;
+	conn_write_cstr(e->c, "+OK cpu\r\n");
+	conn_input_resume(e->c);
+}
+
 static void echo_woken(void *session)
 {
 	struct echo *e = session;
@@ -145,6 +171,12 @@ static void echo_input(void *session)
 		if (str_eq(line, STR_LIT("ASYNC"))) {
 			conn_input_suspend(c);
 			if (conn_run_async(c, echo_work, echo_done, e) < 0)
+				conn_write_cstr(c, "-ERR async\r\n");
+			return;
+		}
+		if (str_eq(line, STR_LIT("CPUHOLD"))) {
+			conn_input_suspend(c);
+			if (conn_run_async_cpu(c, cpu_hold_work, cpu_hold_done, e) < 0)
 				conn_write_cstr(c, "-ERR async\r\n");
 			return;
 		}
@@ -289,7 +321,8 @@ static int start_server(void)
 	struct net_limits limits;
 	net_limits_from_config(&limits, config);
 	limits.shutdown_grace = 2;
-	server = net_server_new(2, 2, &limits, err, sizeof(err));
+	/* One cpu thread: cpu_jobs_do_not_delay_io_jobs fills it. */
+	server = net_server_new(2, 2, 1, &limits, err, sizeof(err));
 	struct listener_config plain = { .proto = LISTENER_IMAP, .address = "127.0.0.1" };
 	struct listener_config tls = { .proto = LISTENER_IMAPS, .address = "127.0.0.1" };
 	if (server == NULL ||
@@ -588,6 +621,41 @@ TEST(async_job_survives_peer_going_away)
 	CHECK(atomic_load(&closes) == before + 1);
 }
 
+/* Password hashing runs on the cpu pool: however many hashes are running
+ * or queued there, a store job (io pool) of another session runs at once.
+ * The cpu jobs here hold the single cpu thread until released, so if the
+ * ASYNC job were queued behind them its reply would time out (5 s) while
+ * they still hold. */
+TEST(cpu_jobs_do_not_delay_io_jobs)
+{
+	unsigned started = atomic_load(&cpu_started);
+	unsigned finished = atomic_load(&cpu_finished);
+	int holders[3];
+	for (int i = 0; i < 3; i++) {
+		holders[i] = greeted(plain_port);
+		send_str(holders[i], "CPUHOLD\r\n");
+	}
+	for (int i = 0; i < 500 && atomic_load(&cpu_started) == started; i++)
+		usleep(10 * 1000);
+	/* One runs (the pool has one thread), two wait in its queue. */
+	CHECK(atomic_load(&cpu_started) == started + 1);
+
+	int fd = greeted(plain_port);
+	send_str(fd, "ASYNC\r\nafter\r\n");
+	CHECK(expect_line(fd, "+OK async"));
+	CHECK(expect_line(fd, "after"));
+	CHECK(atomic_load(&cpu_finished) == finished);
+	close(fd);
+
+	for (int i = 0; i < 3; i++)
+		sem_post(&cpu_gate);
+	for (int i = 0; i < 3; i++) {
+		CHECK(expect_line(holders[i], "+OK cpu"));
+		close(holders[i]);
+	}
+	CHECK(atomic_load(&cpu_finished) == finished + 3);
+}
+
 TEST(wakeup_from_another_thread)
 {
 	int fd = greeted(plain_port);
@@ -867,7 +935,8 @@ static int serve(const char *path)
 	}
 	struct net_limits limits;
 	net_limits_from_config(&limits, config);
-	server = net_server_new(config->workers, config->async_threads, &limits, err, sizeof(err));
+	server = net_server_new(config->workers, config->async_threads, config->cpu_threads, &limits,
+				err, sizeof(err));
 	if (server == NULL)
 		goto fail;
 	for (unsigned i = 0; i < config->n_listeners; i++)
@@ -899,6 +968,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "serve") == 0)
 		return serve(argv[2]);
 	mallopt(M_ARENA_MAX, 1);
+	sem_init(&cpu_gate, 0, 0);
 	if (start_server() < 0) {
 		fprintf(stderr, "cannot start the test server\n");
 		return 1;
