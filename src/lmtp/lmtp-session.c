@@ -401,8 +401,10 @@ static void deliver_work(void *arg)
 		snprintf(r->reply, sizeof(r->reply), "250 2.0.0 <%s> Saved as UID %u", r->address,
 			 r->uid);
 	}
-	/* Dropping the last reference closes the user's database (a WAL
-	 * checkpoint): do it here on the pool, not on the event loop. */
+	/* The last reference parks the user's handle (store_user_unref), so
+	 * the next delivery to the same user finds its database open; if
+	 * too many are parked, this closes the oldest: on the pool, not on
+	 * the event loop. */
 	for (unsigned i = 0; i < s->n_rcpts; i++) {
 		store_blob_abort(&s->rcpts[i]->blob);
 		store_user_unref(&s->rcpts[i]->user);

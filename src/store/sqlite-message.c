@@ -301,37 +301,37 @@ int sq_build_cache(const char *path, uint64_t size, struct buf *out)
 	return ret > 0 ? 1 : store_fail(STORE_ERR_INTERNAL, "Cannot build the message cache");
 }
 
-static int make_dir(const char *path, bool *created)
-{
-	*created = false;
-	if (mkdir(path, 0700) == 0) {
-		*created = true;
-		return 1;
-	}
-	return errno == EEXIST ? 1 : -1;
-}
-
-/* Renames a finished temp file to its final name and makes the rename
- * durable (fsync of the directory, and of its parent when the directory
- * is new). */
+/* Moves a finished temp file to its final name msg/<xx>/<id> and makes
+ * its content durable. Called under the write lock, after the id was
+ * allocated: a file of this id can only be a leftover of a crash between
+ * this and the commit (ids are allocated under the lock), so replacing it
+ * is right. The order (rename, then fsync of the file) matters for speed,
+ * not for safety: the row is the commit point and it is written only
+ * after the file (here) and its directory entry (sq_sync_msg_dirs) are
+ * durable. Synced after the rename, the file's fsync commits the
+ * filesystem's journal transaction that also holds the new directory
+ * entry, so the directory's fsync that follows finds nothing left to
+ * write; synced before, every delivery would pay for two. */
 static int blob_install(struct sq_user *s, struct store_blob *b, uint64_t blob_id)
 {
 	char path[4096], dir[4096], msgdir[4096];
 	if (sq_blob_path(s, blob_id, path, sizeof(path)) < 0)
 		return -1;
-	snprintf(msgdir, sizeof(msgdir), "%s/msg", s->dir);
-	snprintf(dir, sizeof(dir), "%s/msg/%02x", s->dir, (unsigned)(blob_id & 0xff));
-	bool created;
-	if (make_dir(dir, &created) < 0 || (created && sq_fsync_dir(msgdir) < 0))
-		goto fail;
-	/* A file of this id can only be a leftover of a crash between rename
-	 * and commit (ids are allocated under the write lock), so replacing
-	 * it is right. */
-	if (rename(b->path, path) < 0)
-		goto fail;
+	if (rename(b->path, path) < 0) {
+		if (errno != ENOENT)
+			goto fail;
+		/* msg/<xx> is missing (they are made with the user, or at
+		 * the first open of an older user; someone removed one):
+		 * make it durably, then try again. */
+		snprintf(msgdir, sizeof(msgdir), "%s/msg", s->dir);
+		snprintf(dir, sizeof(dir), "%s/msg/%02x", s->dir, (unsigned)(blob_id & 0xff));
+		if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || sq_fsync_dir(msgdir) < 0 ||
+		    rename(b->path, path) < 0)
+			goto fail;
+	}
 	free(b->path);
 	b->path = NULL;
-	if (sq_fsync_dir(dir) < 0) {
+	if (fsync(b->fd) < 0) {
 		unlink(path);
 		goto fail;
 	}
@@ -339,6 +339,27 @@ static int blob_install(struct sq_user *s, struct store_blob *b, uint64_t blob_i
 fail:
 	log_error("store_install", "path=%s error=\"%s\"", path, strerror(errno));
 	return store_fail(STORE_ERR_TEMPFAIL, "Cannot store message file");
+}
+
+/* fsync of every msg/<xx> directory that got one of the installed files,
+ * once each (POSIX: a new directory entry is durable only after an fsync
+ * of its directory). Before the commit. */
+static int sync_msg_dirs(struct sq_user *s, const uint64_t *ids, unsigned n)
+{
+	uint8_t done[256 / 8] = { 0 };
+	char dir[4096];
+	for (unsigned i = 0; i < n; i++) {
+		unsigned xx = (unsigned)(ids[i] & 0xff);
+		if (done[xx / 8] & (1u << (xx % 8)))
+			continue;
+		done[xx / 8] |= (uint8_t)(1u << (xx % 8));
+		snprintf(dir, sizeof(dir), "%s/msg/%02x", s->dir, xx);
+		if (sq_fsync_dir(dir) < 0) {
+			log_error("store_install", "path=%s error=\"%s\"", dir, strerror(errno));
+			return store_fail(STORE_ERR_TEMPFAIL, "Cannot store message file");
+		}
+	}
+	return 1;
 }
 
 int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blobs,
@@ -437,6 +458,8 @@ int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blo
 		dunseen += !(row.flags & STORE_FLAG_SEEN);
 		ddeleted += (row.flags & STORE_FLAG_DELETED) != 0;
 	}
+	if (ret > 0)
+		ret = sync_msg_dirs(s, installed, ninstalled);
 	if (ret > 0)
 		ret = mailbox_update(s, &mb, n, dunseen, ddeleted, (int64_t)total);
 	if (ret > 0)

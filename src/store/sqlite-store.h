@@ -6,6 +6,7 @@
 #define ROOST_SQLITE_STORE_H
 
 #include <sqlite3.h>
+#include <sys/types.h>
 
 #include "store-backend.h"
 
@@ -24,13 +25,17 @@ struct sq_user {
 	unsigned nstmts;
 	int64_t data_version;     /* PRAGMA data_version at the last refresh;
 				   * -1 after a reopen (compare everything) */
-	int64_t last_used;        /* CLOCK_MONOTONIC seconds, set by sq_unlock */
+	int64_t last_used;        /* CLOCK_MONOTONIC ms, set by sq_unlock */
 	/* (mailbox id, highestmodseq) as of the last refresh, to know what
 	 * other processes changed. */
 	struct sq_known {
 		uint64_t id, modseq;
 	} *known;
 	size_t nknown;
+	/* store.db's identity when it was last opened: a parked handle is
+	 * revived only if the path still names that file. */
+	dev_t db_dev;
+	ino_t db_ino;
 };
 
 static inline struct sq_user *sq(struct store_user *u)
@@ -46,8 +51,8 @@ int sq_user_dir(const char *key, char *buf, size_t cap);
  * backend entry point brackets its work with sq_lock/sq_unlock. */
 void sq_lock(struct sq_user *s);
 void sq_unlock(struct sq_user *s);
-/* Closes the connection if unused for idle_seconds and not busy now. */
-bool sq_release_idle(struct sq_user *s, unsigned idle_seconds);
+/* Closes the connection if unused for idle_ms and not busy now. */
+bool sq_release_idle(struct sq_user *s, unsigned idle_ms);
 
 /* A cached prepared statement, reset and with bindings cleared. NULL with
  * the error set on failure. */
@@ -72,6 +77,10 @@ int sq_get_int(struct sq_user *s, const char *sql, int64_t a, int64_t b, int64_t
 int sq_blob_path(struct sq_user *s, uint64_t blob_id, char *buf, size_t cap);
 /* fsync a directory. */
 int sq_fsync_dir(const char *path);
+/* Creates the 256 msg/<xx> directories of a user directory that are
+ * missing and makes them durable (fsync of msg/), so that storing a
+ * message never creates a directory. 1 done, -1 on error (errno set). */
+int sq_make_msg_dirs(const char *user_dir);
 /* Unlinks the files of blobs whose refs dropped to 0, after a commit. */
 void sq_unlink_blobs(struct sq_user *s, const uint64_t *ids, size_t n);
 

@@ -91,11 +91,23 @@ int sq_user_dir(const char *key, char *buf, size_t cap)
 
 static int db_open(const char *dir, bool create, sqlite3 **db_r);
 
-static int64_t now_mono(void)
+static int64_t now_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Remembers which file store.db is, for sqlite_user_current. */
+static void note_db_identity(struct sq_user *s)
+{
+	char path[4200];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/store.db", s->dir);
+	if (stat(path, &st) == 0) {
+		s->db_dev = st.st_dev;
+		s->db_ino = st.st_ino;
+	}
 }
 
 /* The connection of an idle user is closed by sq_release_idle (it holds
@@ -109,6 +121,7 @@ void sq_lock(struct sq_user *s)
 			s->db = NULL;
 			return;
 		}
+		note_db_identity(s);
 		/* Changes made meanwhile by other processes are found by
 		 * comparing the mailboxes with s->known at the next refresh. */
 		s->data_version = -1;
@@ -117,7 +130,7 @@ void sq_lock(struct sq_user *s)
 
 void sq_unlock(struct sq_user *s)
 {
-	s->last_used = now_mono();
+	s->last_used = now_mono_ms();
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -130,12 +143,12 @@ static void db_close(struct sq_user *s)
 	s->db = NULL;
 }
 
-bool sq_release_idle(struct sq_user *s, unsigned idle_seconds)
+bool sq_release_idle(struct sq_user *s, unsigned idle_ms)
 {
 	if (pthread_mutex_trylock(&s->lock) != 0)
 		return false;
 	bool closed = false;
-	if (s->db != NULL && now_mono() - s->last_used >= (int64_t)idle_seconds) {
+	if (s->db != NULL && now_mono_ms() - s->last_used >= (int64_t)idle_ms) {
 		db_close(s);
 		closed = true;
 	}
@@ -333,7 +346,15 @@ static int db_pragmas(sqlite3 *db)
 		"PRAGMA synchronous=FULL;"
 		"PRAGMA foreign_keys=OFF;"
 		"PRAGMA temp_store=MEMORY;"
-		"PRAGMA cache_size=-2048;";
+		"PRAGMA cache_size=-2048;"
+		/* The WAL file is kept between connections (see db_open) and
+		 * reused from its start after each checkpoint, so a commit's
+		 * fdatasync writes data only and never changes the file's
+		 * size. Checkpoints come every 512 pages (~2 MiB); a WAL that
+		 * a large transaction (roost import) grew is cut back to
+		 * 4 MiB after the next checkpoint. */
+		"PRAGMA wal_autocheckpoint=512;"
+		"PRAGMA journal_size_limit=4194304;";
 	sqlite3_busy_timeout(db, SQ_BUSY_TIMEOUT_MS);
 	return sqlite3_exec(db, pragmas, NULL, NULL, NULL) == SQLITE_OK ? 1 : -1;
 }
@@ -399,6 +420,13 @@ static int db_open(const char *dir, bool create, sqlite3 **db_r)
 		log_error("store_open", "path=%s error=\"%s\"", path, sqlite3_errstr(rc));
 		return store_fail(STORE_ERR_TEMPFAIL, "Cannot open the mailbox store");
 	}
+	/* Memory per connection (one per open user, possibly thousands):
+	 * no lookaside slots (~120 KiB each by default, used or not).
+	 * Closing does not checkpoint: a checkpoint at close syncs twice
+	 * and deletes the WAL, which the next open creates and syncs again.
+	 * SQLite's auto-checkpoint at commit keeps the WAL bounded. */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if (db_pragmas(db) < 0 || db_migrate(db) < 0) {
 		log_error("store_open", "path=%s error=\"%s\"", path, sqlite3_errmsg(db));
 		rc = sqlite3_errcode(db);
@@ -459,6 +487,22 @@ static int load_known(struct sq_user *s, struct sq_known **known_r, size_t *n_r)
 	return 1;
 }
 
+int sq_make_msg_dirs(const char *user_dir)
+{
+	char path[4200];
+	/* The last one is made last: when it exists, all do. */
+	snprintf(path, sizeof(path), "%s/msg/ff", user_dir);
+	if (access(path, F_OK) == 0)
+		return 1;
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(path, sizeof(path), "%s/msg/%02x", user_dir, i);
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return -1;
+	}
+	snprintf(path, sizeof(path), "%s/msg", user_dir);
+	return sq_fsync_dir(path);
+}
+
 static int sqlite_user_open(struct store_user *u)
 {
 	char dir[4096], tmp[4200];
@@ -467,6 +511,11 @@ static int sqlite_user_open(struct store_user *u)
 	struct stat stt;
 	if (stat(dir, &stt) < 0)
 		return store_fail(STORE_ERR_NONEXISTENT, "No such user");
+	/* Users created before the directories were made at creation get
+	 * them once here. A failure is not fatal: an append then makes the
+	 * one directory it needs. */
+	if (sq_make_msg_dirs(dir) < 0)
+		log_warn("store_msg_dirs", "user=%s error=\"%s\"", u->key, strerror(errno));
 	struct sq_user *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
@@ -484,7 +533,8 @@ static int sqlite_user_open(struct store_user *u)
 		return -1;
 	}
 	pthread_mutex_init(&s->lock, NULL);
-	s->last_used = now_mono();
+	note_db_identity(s);
+	s->last_used = now_mono_ms();
 	s->data_version = data_version(s->db);
 	if (load_known(s, &s->known, &s->nknown) < 0) {
 		for (unsigned i = 0; i < s->nstmts; i++)
@@ -499,6 +549,15 @@ static int sqlite_user_open(struct store_user *u)
 	}
 	u->priv = s;
 	return 1;
+}
+
+static bool sqlite_user_current(struct store_user *u)
+{
+	struct sq_user *s = sq(u);
+	char path[4200];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/store.db", s->dir);
+	return stat(path, &st) == 0 && st.st_dev == s->db_dev && st.st_ino == s->db_ino;
 }
 
 static void sqlite_user_close(struct store_user *u)
@@ -566,7 +625,7 @@ static int sqlite_user_create(const char *key)
 	snprintf(sub, sizeof(sub), "%s/tmp", stage);
 	int ok = mkdir(sub, 0700) == 0;
 	snprintf(sub, sizeof(sub), "%s/msg", stage);
-	ok = ok && mkdir(sub, 0700) == 0;
+	ok = ok && mkdir(sub, 0700) == 0 && sq_make_msg_dirs(stage) > 0;
 	sqlite3 *db = NULL;
 	if (!ok || db_open(stage, true, &db) < 0) {
 		rm_tree(stage);
@@ -710,9 +769,9 @@ static int sqlite_user_refresh(struct store_user *u)
 	return 1;
 }
 
-static bool sqlite_user_release(struct store_user *u, unsigned idle_seconds)
+static bool sqlite_user_release(struct store_user *u, unsigned idle_ms)
 {
-	return sq_release_idle(sq(u), idle_seconds);
+	return sq_release_idle(sq(u), idle_ms);
 }
 
 /* ------------------------------------------------------------------ */
@@ -813,6 +872,14 @@ static int sqlite_init(const char *data_dir, char *err, size_t errcap)
 		snprintf(err, errcap, "store: SQLite was built without thread support");
 		return -1;
 	}
+	/* No bulk page-cache allocation per connection (20 pages by
+	 * default, allocated at the first read whether needed or not) and
+	 * no lookaside. These only take effect before SQLite's first use in
+	 * the process (roostd calls store_init first); if something else
+	 * used SQLite already they fail harmlessly, and db_open still turns
+	 * lookaside off per connection. */
+	sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+	sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
 	return 1;
 }
 
@@ -833,6 +900,7 @@ const struct store_backend store_backend_sqlite = {
 	.user_exists = sqlite_user_exists,
 	.user_foreach = sqlite_user_foreach,
 	.user_refresh = sqlite_user_refresh,
+	.user_current = sqlite_user_current,
 	.user_release = sqlite_user_release,
 	.mailbox_list = sq_mailbox_list,
 	.mailbox_lookup = sq_mailbox_lookup,

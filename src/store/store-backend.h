@@ -26,6 +26,13 @@ struct store_user {
 	char key[STORE_USER_KEY_MAX + 1];
 	unsigned refcount;             /* guarded by the registry lock */
 	struct store_user *next;       /* registry list */
+	/* A handle whose last reference was dropped stays in the registry,
+	 * "parked" on an LRU list (registry lock), so the next open of the
+	 * user (the next LMTP delivery, the next login) finds its database
+	 * connection warm. store_release_idle and the LRU bound close it. */
+	bool parked;
+	struct store_user *lru_prev, *lru_next;
+	int64_t parked_ms;             /* CLOCK_MONOTONIC ms when parked */
 
 	pthread_mutex_t bus_lock;      /* guards watches, held while publishing */
 	struct store_watch *watches;
@@ -49,7 +56,9 @@ struct store_blob {
 	char buf[16384];
 };
 
-/* Flush buffered bytes (and a pending CR as CRLF) and fsync the file. */
+/* Flushes buffered bytes (and a pending CR as CRLF) and starts writing
+ * the file back to disk; the backend fsyncs it when it installs it, before
+ * its commit. */
 int store_blob_finish(struct store_blob *blob);
 
 struct store_backend {
@@ -65,9 +74,13 @@ struct store_backend {
 	int (*user_exists)(const char *key);
 	int (*user_foreach)(int (*fn)(void *ctx, const char *key), void *ctx);
 	int (*user_refresh)(struct store_user *u);
+	/* true if a parked handle still names the user's storage on disk
+	 * (another process may have deleted, renamed or re-created the user
+	 * since it was opened); a stale handle is closed, not revived. */
+	bool (*user_current)(struct store_user *u);
 	/* Frees what an idle user costs (the database connection) if it was
-	 * unused for idle_seconds; true if it did. Must not block. */
-	bool (*user_release)(struct store_user *u, unsigned idle_seconds);
+	 * unused for idle_ms milliseconds; true if it did. Must not block. */
+	bool (*user_release)(struct store_user *u, unsigned idle_ms);
 
 	int (*mailbox_list)(struct store_user *u, struct store_mailbox_list **list_r);
 	int (*mailbox_lookup)(struct store_user *u, const char *name,
@@ -87,8 +100,10 @@ struct store_backend {
 	int (*msg_open)(struct store_user *u, uint64_t blob_id, int *fd_r, uint64_t *size_r);
 	int (*msg_cache)(struct store_user *u, uint64_t blob_id, struct buf *out);
 
-	/* Blobs are finished (fsync'd) by store.c before this is called; the
-	 * backend owns them from here on but store.c frees them. */
+	/* Blobs are finished (flushed, write-back started; blob->fd still
+	 * open) by store.c before this is called. The backend makes each
+	 * file and its directory entry durable (fsync) before its commit;
+	 * it owns them from here on but store.c frees them. */
 	int (*append)(struct store_user *u, uint64_t id, struct store_blob **blobs,
 		      const struct store_append_req *reqs, unsigned n, uint32_t *uids_r,
 		      uint32_t *uidvalidity_r);

@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,49 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store_user *registry[REGISTRY_BUCKETS];
 static unsigned registry_count;
 static pid_t registry_pid;
+
+/* Parked handles (refcount 0, still open), most recently parked first.
+ * Bounded: parking one more than STORE_PARK_MAX closes the oldest. */
+#define STORE_PARK_MAX 256
+static struct store_user *lru_head, *lru_tail;
+static unsigned lru_count;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Registry lock held for all the lru_* and registry_remove helpers. */
+static void lru_unlink(struct store_user *u)
+{
+	if (u->lru_prev != NULL)
+		u->lru_prev->lru_next = u->lru_next;
+	else
+		lru_head = u->lru_next;
+	if (u->lru_next != NULL)
+		u->lru_next->lru_prev = u->lru_prev;
+	else
+		lru_tail = u->lru_prev;
+	u->lru_prev = u->lru_next = NULL;
+	u->parked = false;
+	lru_count--;
+}
+
+static void lru_push(struct store_user *u)
+{
+	u->parked = true;
+	u->parked_ms = mono_ms();
+	u->lru_prev = NULL;
+	u->lru_next = lru_head;
+	if (lru_head != NULL)
+		lru_head->lru_prev = u;
+	else
+		lru_tail = u;
+	lru_head = u;
+	lru_count++;
+}
 
 static struct store_user **registry_bucket(const char *key)
 {
@@ -298,6 +343,8 @@ const char *store_data_dir(void)
 
 static void notify_stop(void);
 static void notify_sender_close(void);
+static struct store_user *unpark(const char *user_key);
+static void user_free_chain(struct store_user *chain);
 
 int store_init(const char *dir, char *err, size_t errcap)
 {
@@ -315,6 +362,8 @@ int store_init(const char *dir, char *err, size_t errcap)
 	if (registry_pid != getpid()) {
 		memset(registry, 0, sizeof(registry));
 		registry_count = 0;
+		lru_head = lru_tail = NULL;
+		lru_count = 0;
 	}
 	registry_pid = getpid();
 	pthread_mutex_unlock(&registry_lock);
@@ -341,9 +390,16 @@ void store_deinit(void)
 	if (backend == NULL)
 		return;
 	pthread_mutex_lock(&registry_lock);
-	if (registry_count != 0 && registry_pid == getpid())
-		log_warn("store_deinit", "open_users=yes");
+	struct store_user *chain = NULL;
+	if (registry_pid == getpid()) {
+		chain = unpark(NULL);
+		if (registry_count != 0)
+			log_warn("store_deinit", "open_users=yes");
+	}
 	pthread_mutex_unlock(&registry_lock);
+	/* Parked handles close here, so a CLI (roost deliver) leaves its
+	 * database cleanly at exit. */
+	user_free_chain(chain);
 	backend->deinit();
 	backend = NULL;
 	free(data_dir);
@@ -361,6 +417,41 @@ static struct store_user *registry_find(const char *key)
 	return NULL;
 }
 
+/* Takes u out of the registry (and off the LRU list if parked). */
+static void registry_remove(struct store_user *u)
+{
+	for (struct store_user **p = registry_bucket(u->key); *p != NULL; p = &(*p)->next) {
+		if (*p == u) {
+			*p = u->next;
+			registry_count--;
+			break;
+		}
+	}
+	if (u->parked)
+		lru_unlink(u);
+}
+
+/* Closes a handle nobody can reach any more (out of the registry). */
+static void user_free(struct store_user *u)
+{
+	backend->user_close(u);
+	pthread_mutex_destroy(&u->bus_lock);
+	free(u->tmp_dir);
+	free(u);
+}
+
+/* Closes the parked handles in the chain (linked by lru_next after they
+ * were taken out of the registry). Without the registry lock: closing a
+ * database may take a moment. */
+static void user_free_chain(struct store_user *chain)
+{
+	while (chain != NULL) {
+		struct store_user *next = chain->lru_next;
+		user_free(chain);
+		chain = next;
+	}
+}
+
 int store_user_open(const char *user_key, struct store_user **u_r)
 {
 	*u_r = NULL;
@@ -370,11 +461,26 @@ int store_user_open(const char *user_key, struct store_user **u_r)
 	 * at once get the same handle; it is one open() and a few PRAGMAs. */
 	pthread_mutex_lock(&registry_lock);
 	struct store_user *u = registry_find(user_key);
+	struct store_user *stale = NULL;
+	if (u != NULL && u->parked && !backend->user_current(u)) {
+		/* Deleted, renamed or re-created by another process since it
+		 * was parked: never revive it (its connection would write to
+		 * a database that is no longer the user's). */
+		registry_remove(u);
+		stale = u;
+		u = NULL;
+	}
 	if (u != NULL) {
+		if (u->parked)
+			lru_unlink(u);
 		u->refcount++;
 		pthread_mutex_unlock(&registry_lock);
 		*u_r = u;
 		return 1;
+	}
+	if (stale != NULL) {
+		stale->lru_next = NULL;
+		user_free(stale);
 	}
 	u = calloc(1, sizeof(*u));
 	if (u == NULL) {
@@ -410,18 +516,35 @@ void store_user_unref(struct store_user **up)
 		pthread_mutex_unlock(&registry_lock);
 		return;
 	}
-	for (struct store_user **p = registry_bucket(u->key); *p != NULL; p = &(*p)->next) {
-		if (*p == u) {
-			*p = u->next;
-			registry_count--;
-			break;
-		}
+	/* Parked, not closed: closing would checkpoint and the next open
+	 * would parse the schema again, for every LMTP delivery. The
+	 * oldest parked handle goes when there are too many. */
+	lru_push(u);
+	struct store_user *evict = NULL;
+	if (lru_count > STORE_PARK_MAX) {
+		evict = lru_tail;
+		registry_remove(evict);
+		evict->lru_next = NULL;
 	}
 	pthread_mutex_unlock(&registry_lock);
-	backend->user_close(u);
-	pthread_mutex_destroy(&u->bus_lock);
-	free(u->tmp_dir);
-	free(u);
+	user_free_chain(evict);
+}
+
+/* Takes every parked handle (of user_key, or all if NULL) out of the
+ * registry and returns them as a chain for user_free_chain. Registry
+ * lock held. */
+static struct store_user *unpark(const char *user_key)
+{
+	struct store_user *chain = NULL;
+	for (struct store_user *u = lru_head, *next; u != NULL; u = next) {
+		next = u->lru_next;
+		if (user_key != NULL && strcmp(u->key, user_key) != 0)
+			continue;
+		registry_remove(u);
+		u->lru_next = chain;
+		chain = u;
+	}
+	return chain;
 }
 
 const char *store_user_key(const struct store_user *u)
@@ -429,11 +552,15 @@ const char *store_user_key(const struct store_user *u)
 	return u->key;
 }
 
+/* Is the user referenced in this process? A parked handle is closed
+ * first: it is no reason to refuse deleting or renaming the user. */
 static bool user_is_open(const char *key)
 {
 	pthread_mutex_lock(&registry_lock);
+	struct store_user *chain = unpark(key);
 	bool open = registry_find(key) != NULL;
 	pthread_mutex_unlock(&registry_lock);
+	user_free_chain(chain);
 	return open;
 }
 
@@ -476,16 +603,36 @@ int store_user_refresh(struct store_user *u)
 
 unsigned store_release_idle(unsigned idle_seconds)
 {
+	return store_release_idle_ms((uint64_t)idle_seconds * 1000);
+}
+
+unsigned store_release_idle_ms(uint64_t idle_ms)
+{
 	unsigned released = 0;
 	if (backend == NULL)
 		return 0;
-	/* The backend only try-locks each user, so holding the registry lock
-	 * here never waits on a user's database work. */
+	unsigned ms = idle_ms > UINT_MAX ? UINT_MAX : (unsigned)idle_ms;
+	int64_t now = mono_ms();
+	/* Parked handles unused for idle_ms are closed and forgotten; the
+	 * LRU list is in parking order, so the scan stops at the first one
+	 * parked more recently. */
 	pthread_mutex_lock(&registry_lock);
+	struct store_user *chain = NULL;
+	while (lru_tail != NULL && now - lru_tail->parked_ms >= (int64_t)ms) {
+		struct store_user *u = lru_tail;
+		registry_remove(u);
+		u->lru_next = chain;
+		chain = u;
+		released++;
+	}
+	/* Users with sessions keep their handle but lose the database
+	 * connection. The backend only try-locks each user, so holding the
+	 * registry lock here never waits on a user's database work. */
 	for (size_t i = 0; i < REGISTRY_BUCKETS; i++)
 		for (struct store_user *u = registry[i]; u != NULL; u = u->next)
-			released += backend->user_release(u, idle_seconds) ? 1 : 0;
+			released += backend->user_release(u, ms) ? 1 : 0;
 	pthread_mutex_unlock(&registry_lock);
+	user_free_chain(chain);
 	return released;
 }
 
@@ -926,11 +1073,12 @@ int store_blob_finish(struct store_blob *b)
 	}
 	if (blob_flush(b) < 0)
 		return -1;
-	if (fsync(b->fd) < 0) {
-		b->failed = true;
-		log_error("store_blob_fsync", "user=%s error=\"%s\"", b->u->key, strerror(errno));
-		return store_fail(STORE_ERR_TEMPFAIL, "Cannot write message: I/O error");
-	}
+	/* The backend fsyncs the file when it moves it into place (see
+	 * blob_install in sqlite-message.c for why then). Starting the
+	 * write-back now, before the backend waits for the user's write
+	 * lock, makes that fsync short. Only a hint: errors are the
+	 * fsync's to report. */
+	(void)sync_file_range(b->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	return 1;
 }
 
@@ -1164,25 +1312,31 @@ static int notify_address(struct sockaddr_un *sun)
 }
 
 /* The notify thread also closes the database connections of users idle
- * for STORE_IDLE_RELEASE seconds (checked every STORE_IDLE_CHECK). */
-#define STORE_IDLE_RELEASE 60
-#define STORE_IDLE_CHECK 15
+ * for STORE_IDLE_RELEASE_MS (checked every STORE_IDLE_CHECK_MS), and the
+ * parked handles as long unused. An open connection costs ~30-100 KiB
+ * (schema, statements, pages, the -shm mapping), a closed one nothing;
+ * reopening costs well under a millisecond and, because closing does not
+ * checkpoint, no sync. So a user whose sessions all sit in IDLE holds no
+ * connection two or three seconds after its last command. */
+#define STORE_IDLE_RELEASE_MS 2000
+#define STORE_IDLE_CHECK_MS 1000
 
 static void *notify_main(void *arg)
 {
 	char key[STORE_USER_KEY_MAX + 2];
-	struct timespec last_check;
-	clock_gettime(CLOCK_MONOTONIC, &last_check);
+	int64_t last_check = mono_ms();
 	for (;;) {
 		struct pollfd pfd = { .fd = notify_listen_fd, .events = POLLIN };
-		int pr = poll(&pfd, 1, STORE_IDLE_CHECK * 1000);
+		int pr = poll(&pfd, 1, STORE_IDLE_CHECK_MS);
 		if (notify_stopping)
 			break;
-		struct timespec now;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - last_check.tv_sec >= STORE_IDLE_CHECK) {
+		int64_t now = mono_ms();
+		if (now - last_check >= STORE_IDLE_CHECK_MS) {
 			last_check = now;
-			store_release_idle(STORE_IDLE_RELEASE);
+			/* Freed connections leave holes in the malloc heaps;
+			 * give those pages back to the system. */
+			if (store_release_idle_ms(STORE_IDLE_RELEASE_MS) > 0)
+				malloc_trim(0);
 		}
 		if (pr <= 0)
 			continue;
@@ -1201,6 +1355,10 @@ static void *notify_main(void *arg)
 		struct store_user *u = NULL;
 		pthread_mutex_lock(&registry_lock);
 		u = registry_find(key);
+		/* A parked handle has no sessions, hence no watches: nobody
+		 * to tell. */
+		if (u != NULL && u->parked)
+			u = NULL;
 		if (u != NULL)
 			u->refcount++;
 		pthread_mutex_unlock(&registry_lock);

@@ -110,8 +110,13 @@ struct store_user;
  * (STORE_ERR_NONEXISTENT if the user was never created). The handle is
  * small; an idle session should hold just this reference. */
 int store_user_open(const char *user_key, struct store_user **u_r);
-/* Drops one reference and sets *u to NULL; the last one closes the
- * database. NULL *u is a no-op. Remove the watches first. */
+/* Drops one reference and sets *u to NULL. NULL *u is a no-op. Remove
+ * the watches first. After the last reference the handle is parked,
+ * still open, so the next store_user_open of the user (the next LMTP
+ * delivery) revives it without opening the database again. At most 256
+ * handles are parked (the oldest is closed); store_release_idle closes
+ * those unused for a while, store_deinit all of them; deleting or
+ * renaming the user closes its parked handle. */
 void store_user_unref(struct store_user **u);
 const char *store_user_key(const struct store_user *u);
 
@@ -135,6 +140,9 @@ int store_user_exists(const char *user_key);
  * store_notify_listen does this by itself (60 s idle, checked every 15 s);
  * other long-running processes may call it. Returns how many it closed. */
 unsigned store_release_idle(unsigned idle_seconds);
+/* The same with a threshold in milliseconds. Also closes parked handles
+ * (see store_user_unref) unused for idle_ms. */
+unsigned store_release_idle_ms(uint64_t idle_ms);
 
 /* Cheap check (one PRAGMA) for commits made by other processes since the
  * last check; if there were, publishes the changed mailboxes on the

@@ -169,6 +169,40 @@ TEST(data_stats)
 	CHECK(!p.in_data);
 }
 
+/* The statistics are the same whether the data comes byte by byte or in
+ * one piece (the parser skips line contents with memchr). */
+TEST(data_stats_any_split)
+{
+	static const char in[] = "abc\r\n1234567\r\n\0x\0\r\n\r\nlast\r\r\n.\r\n";
+	size_t len = sizeof(in) - 1;
+	uint64_t ref_max = 0, ref_nul = 0, ref_lf = 0, ref_size = 0;
+	for (size_t step = 1; step <= len; step++) {
+		struct lmtp_parser p;
+		lmtp_parser_init(&p);
+		lmtp_parser_begin_data(&p);
+		struct lmtp_item item;
+		size_t off = 0, used;
+		int ends = 0;
+		while (off < len) {
+			size_t n = len - off < step ? len - off : step;
+			if (lmtp_parser_feed(&p, in + off, n, &used, &item) == 1 &&
+			    item.type == LMTP_ITEM_DATA_END)
+				ends++;
+			off += used;
+		}
+		CHECK(ends == 1);
+		if (step == 1) {
+			ref_max = p.max_line_len;
+			ref_nul = p.nul_bytes;
+			ref_lf = p.bare_lf;
+			ref_size = p.data_size;
+			CHECK(ref_max == 7 && ref_nul == 2 && ref_lf == 0);
+		}
+		CHECK(p.max_line_len == ref_max && p.nul_bytes == ref_nul && p.bare_lf == ref_lf);
+		CHECK(p.data_size == ref_size);
+	}
+}
+
 TEST(command_too_long)
 {
 	char big[2000];
