@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "lib/log.h"
 #include "pop3-private.h"
 
@@ -60,6 +62,7 @@ static void seen_work(void *arg)
 }
 
 static void seen_kick(struct pop3_session *s);
+static void seen_timer_arm(struct pop3_session *s);
 static void update_start(struct pop3_session *s);
 
 static void seen_done(void *arg)
@@ -75,14 +78,36 @@ static void seen_done(void *arg)
 		pop3_seen_flush_now(s);
 	else if (s->quit_waiting)
 		update_start(s);
-	else
+	else if (s->seen_count >= POP3_SEEN_BATCH)
 		seen_kick(s);
+	else if (s->seen_count > 0)
+		seen_timer_arm(s); /* UIDs queued while the job ran */
+}
+
+static void seen_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	seen_kick(arg);
+}
+
+static void seen_timer_arm(struct pop3_session *s)
+{
+	if (s->seen_timer == NULL)
+		s->seen_timer = evtimer_new(conn_event_base(s->c), seen_timer_cb, s);
+	if (s->seen_timer == NULL) {
+		seen_kick(s); /* no timer: one update per RETR, as it must be */
+		return;
+	}
+	struct timeval tv = { .tv_sec = POP3_SEEN_DELAY_MS / 1000,
+			      .tv_usec = (POP3_SEEN_DELAY_MS % 1000) * 1000 };
+	evtimer_add(s->seen_timer, &tv);
 }
 
 /* Starts a job for the pending UIDs unless one is running (its done()
- * starts the next). */
+ * starts the next when enough are pending, or arms the timer). */
 static void seen_kick(struct pop3_session *s)
 {
+	if (s->seen_timer != NULL)
+		evtimer_del(s->seen_timer);
 	if (s->seen_job_running || s->seen_count == 0 || s->state != POP3_STATE_TRANSACTION)
 		return;
 	struct seen_job *job = calloc(1, sizeof(*job));
@@ -129,7 +154,10 @@ static void seen_add(struct pop3_session *s, uint32_t index)
 	}
 	s->seen_pending[s->seen_count++] = s->md->msgs[index].uid;
 	s->md->state[index] |= POP3_MSG_SEEN;
-	seen_kick(s);
+	if (s->seen_count >= POP3_SEEN_BATCH)
+		seen_kick(s);
+	else if (s->seen_count == 1 && !s->seen_job_running)
+		seen_timer_arm(s);
 }
 
 /* ------------------------------------------------------------------ */

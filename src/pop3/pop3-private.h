@@ -31,6 +31,12 @@
 /* The longest clean run queued as one file segment; the stream scans
  * ahead (one chunk buffer, reused) at most this far before sending. */
 #define POP3_SEGMENT_MAX (1024 * 1024)
+/* RETR's \Seen is written in batches: a store update (one fsync'd
+ * transaction) starts once this many UIDs are pending, or
+ * POP3_SEEN_DELAY_MS after the first of them, and QUIT takes whatever is
+ * pending. One commit per RETR would cost more CPU than the download. */
+#define POP3_SEEN_BATCH 256
+#define POP3_SEEN_DELAY_MS 500
 /* LIST/UIDL lines produced per step. */
 #define POP3_LIST_BATCH 256
 
@@ -101,6 +107,7 @@ struct pop3_session {
 	uint32_t *seen_pending;
 	size_t seen_count, seen_cap;
 	bool seen_job_running;
+	struct event *seen_timer; /* POP3_SEEN_DELAY_MS after a UID was queued */
 	/* QUIT arrived while a \Seen update ran: the UPDATE state starts
 	 * when it is done, so the two never race (a message moved to Trash
 	 * keeps the \Seen its RETR gave it). */

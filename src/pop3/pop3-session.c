@@ -741,6 +741,8 @@ static void pop3_close(void *ctx, const char *reason)
 	sasl_session_free(&s->sasl);
 	if (s->delay_timer)
 		event_free(s->delay_timer);
+	if (s->seen_timer)
+		event_free(s->seen_timer);
 	free(s->delayed_reply);
 	free(s->seen_pending);
 	explicit_bzero(s->user, sizeof(s->user));

@@ -642,6 +642,53 @@ def test_retr_sets_seen_top_does_not(env, user):
     imap.logout()
 
 
+def seen_msns(env, user):
+    imap = env.imap(user, PW)
+    imap.select("INBOX", readonly=True)
+    typ, data = imap.search(None, "SEEN")
+    imap.logout()
+    return [int(x) for x in data[0].split()]
+
+
+def wait_seen(env, user, expect):
+    deadline = time.time() + 10
+    while True:
+        got = seen_msns(env, user)
+        if got == expect or time.time() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def test_retr_seen_is_written_in_batches(env, user):
+    # \Seen after RETR is written in batches (256 UIDs, or half a second
+    # after the first): more than one batch, then a remainder that only
+    # the timer writes (the session stays open), then RETRs whose \Seen
+    # is still pending when the client drops the connection.
+    n = 300
+    with smtplib.LMTP("127.0.0.1", env.lmtp_port) as lmtp:
+        for i in range(n + 3):
+            lmtp.sendmail("sender@example.org", [user],
+                          b"Subject: batch %d\r\n\r\nbody %d\r\n" % (i, i))
+    r = Raw(env.pop3_port)
+    r.login(user, PW)
+    r.send(b"".join(b"RETR %d\r\n" % i for i in range(1, n + 1)))
+    for i in range(1, n + 1):
+        assert r.line().startswith(b"+OK")
+        r.multiline()
+    assert wait_seen(env, user, list(range(1, n + 1))) == list(range(1, n + 1))
+    r.send(b"RETR %d\r\nRETR %d\r\n" % (n + 1, n + 2))
+    for _ in range(2):
+        assert r.line().startswith(b"+OK")
+        r.multiline()
+    r.close()
+    assert wait_seen(env, user, list(range(1, n + 3))) == list(range(1, n + 3))
+    # QUIT writes what is pending at once, with the UPDATE state.
+    p = pop_after_drop(env, user)
+    p.retr(n + 3)
+    p.quit()
+    assert seen_msns(env, user) == list(range(1, n + 4))
+
+
 def test_imap_flags_do_not_hide_messages(env, user):
     env.deliver(user, MSG_SIMPLE)
     env.deliver(user, MSG_DOTS)
