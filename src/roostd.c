@@ -178,6 +178,7 @@ static void reload(void)
 	NEEDS_RESTART(old->workers != fresh->workers, "workers");
 	NEEDS_RESTART(old->async_threads != fresh->async_threads, "async_threads");
 	NEEDS_RESTART(old->cpu_threads != fresh->cpu_threads, "cpu_threads");
+	NEEDS_RESTART(old->auth_cache_size != fresh->auth_cache_size, "auth.cache_size");
 #undef NEEDS_RESTART
 
 	/* What this reload changes at once (the protocols read their own
@@ -204,6 +205,7 @@ static void reload(void)
 	CHANGED(str_differs(old->log_level, fresh->log_level), "log_level");
 	CHANGED(str_differs(old->log_target, fresh->log_target), "log_target");
 	CHANGED(str_differs(old->hostname, fresh->hostname), "hostname");
+	CHANGED(old->auth_cache_ttl != fresh->auth_cache_ttl, "auth.cache_ttl");
 #undef CHANGED
 
 	/* The certificate is rebuilt even when its path did not change: the

@@ -5,6 +5,7 @@
  * db.c:       the accounts database (SQLite) and its lock.
  * account.c:  account/domain/alias/app-password administration.
  * auth.c:     login verification and recipient lookup.
+ * cred-cache.c: the verified-credential cache (repeated logins skip the hash).
  * sasl.c:     SASL mechanisms. */
 #ifndef ROOST_AUTH_PRIVATE_H
 #define ROOST_AUTH_PRIVATE_H
@@ -152,6 +153,50 @@ enum auth_status auth_fail_login(const char *login, const struct auth_client *cl
                                  enum auth_status status, struct auth_result *r);
 /* Lock-out check before a credential is tried; fills r when locked. */
 bool auth_check_locked(const char *login, const struct auth_client *client, struct auth_result *r);
+
+/* --- cred-cache.c --- */
+
+/* The verified-credential cache (see cred-cache.c for the why). Remembers,
+ * for an (account, password) pair that verified, which credential it
+ * matched (cred_id 0: the account password; > 0: that app password) and a
+ * digest of the credential's stored form; found by an HMAC of the password
+ * under a key drawn from the kernel per cache (per process). Never holds a
+ * password. Thread-safe. A hit means only "this password verified against
+ * this credential as it was then": the caller must compare the digest with
+ * the credential's current stored form (auth_cache_digest) before trusting
+ * it, and apply every policy check as usual. */
+#define AUTH_CACHE_MAC_LEN    32
+#define AUTH_CACHE_DIGEST_LEN 32
+struct auth_cred_cache;
+
+/* capacity: entries kept at most (the least recently used is dropped).
+ * NULL if capacity is 0 or absurd, or no memory / random bytes. */
+struct auth_cred_cache *auth_cred_cache_new(unsigned capacity);
+void auth_cred_cache_free(struct auth_cred_cache **cache);
+/* Tests: the clock entries are aged by (seconds; NULL: CLOCK_MONOTONIC). */
+void auth_cred_cache_set_clock(struct auth_cred_cache *cache, int64_t (*now)(void));
+/* 1 with *cred_id_r and digest_r when (account, password) verified less
+ * than ttl seconds ago; 0 otherwise (always 0 for ttl 0 or a NULL cache).
+ * An expired entry is dropped. */
+int auth_cred_cache_lookup(struct auth_cred_cache *cache, int64_t account_id, const char *password,
+                           unsigned ttl, int64_t *cred_id_r,
+                           unsigned char digest_r[AUTH_CACHE_DIGEST_LEN]);
+/* Record a successful verification (replaces an entry of the same pair). */
+void auth_cred_cache_put(struct auth_cred_cache *cache, int64_t account_id, const char *password,
+                         int64_t cred_id, const unsigned char digest[AUTH_CACHE_DIGEST_LEN]);
+void auth_cred_cache_remove(struct auth_cred_cache *cache, int64_t account_id,
+                            const char *password);
+void auth_cred_cache_clear(struct auth_cred_cache *cache);
+unsigned auth_cred_cache_count(struct auth_cred_cache *cache);
+/* The entry key, HMAC-SHA256(cache key, le64(account_id) || password):
+ * exposed for the tests (that it depends on the per-process key). */
+void auth_cred_cache_mac(const struct auth_cred_cache *cache, int64_t account_id,
+                         const char *password, unsigned char mac_r[AUTH_CACHE_MAC_LEN]);
+/* SHA-256 of a credential's stored form (a crypt string, a StoredKey). */
+void auth_cache_digest(const void *data, size_t len, unsigned char digest_r[AUTH_CACHE_DIGEST_LEN]);
+
+/* The process's cache (auth.c; NULL before auth_init): for tests. */
+struct auth_cred_cache *auth_login_cache(void);
 
 /* --- sasl.c --- */
 

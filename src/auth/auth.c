@@ -23,6 +23,8 @@
 const struct config *auth_config;
 static char dummy_hash[AUTH_HASH_MAX];
 static bool initialised;
+/* Repeated logins skip the password hash (cred-cache.c). */
+static struct auth_cred_cache *login_cache;
 
 /* ------------------------------------------------------------------ */
 /* names */
@@ -111,6 +113,14 @@ int auth_init(const struct config *config, char *err, size_t errcap)
 		auth_db_close();
 		return -1;
 	}
+	/* Made even when cache_ttl is 0, so a reload can turn it on; it
+	 * costs address space only until entries are stored. */
+	login_cache = auth_cred_cache_new(config->auth_cache_size ? config->auth_cache_size : 1);
+	if (login_cache == NULL) {
+		snprintf(err, errcap, "cannot create the login cache");
+		auth_db_close();
+		return -1;
+	}
 	initialised = true;
 	return 1;
 }
@@ -119,6 +129,7 @@ void auth_deinit(void)
 {
 	if (!initialised)
 		return;
+	auth_cred_cache_free(&login_cache);
 	auth_db_close();
 	initialised = false;
 }
@@ -126,6 +137,15 @@ void auth_deinit(void)
 void auth_set_config(const struct config *config)
 {
 	auth_config = config;
+	/* cache_ttl = 0 turns the cache off: forget what it holds. (A
+	 * shorter TTL applies at once anyway: entries are aged at lookup.) */
+	if (config->auth_cache_ttl == 0)
+		auth_cred_cache_clear(login_cache);
+}
+
+struct auth_cred_cache *auth_login_cache(void)
+{
+	return login_cache;
 }
 
 bool auth_plaintext_allowed(bool secured, bool loopback)
@@ -627,6 +647,73 @@ void auth_fake_salt(const char *login, unsigned char salt[SCRAM_SALT_LEN])
 
 #define APP_KEYS_MAX AUTH_APP_PASSWORDS_MAX
 
+/* The stored form a cache entry vouches for: the account's crypt string,
+ * or an app password's StoredKey. */
+static void account_digest(const struct auth_login_row *row,
+                           unsigned char digest_r[AUTH_CACHE_DIGEST_LEN])
+{
+	auth_cache_digest(row->password_hash, strlen(row->password_hash), digest_r);
+}
+
+static bool app_digest(const struct auth_app_keys *keys, int n_keys, int64_t app_id,
+                       unsigned char digest_r[AUTH_CACHE_DIGEST_LEN])
+{
+	for (int i = 0; i < n_keys; i++) {
+		if (keys[i].id == app_id) {
+			auth_cache_digest(keys[i].plain.stored_key, SCRAM_KEY_LEN, digest_r);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Does the login cache vouch for `password` on this account? Only if the
+ * credential it matched then still exists with the same stored form: the
+ * account's hash unchanged, or the app password not revoked (and only for
+ * the mail protocols, as below). Loads the app keys when needed (*n_keys_r).
+ * A stale entry is dropped. Everything after (state, policy, switches) is
+ * checked by the caller as for any login. */
+static bool cache_check(const struct auth_login_row *row, const char *password,
+                        const struct auth_client *client, struct auth_app_keys *keys,
+                        int *n_keys_r, bool *used_app_r, int64_t *app_id_r)
+{
+	unsigned ttl = auth_config ? auth_config->auth_cache_ttl : 0;
+	int64_t cred_id = 0;
+	unsigned char want[AUTH_CACHE_DIGEST_LEN], have[AUTH_CACHE_DIGEST_LEN];
+	if (auth_cred_cache_lookup(login_cache, row->account.id, password, ttl, &cred_id, want) <= 0)
+		return false;
+	bool ok = false;
+	if (cred_id == 0) {
+		account_digest(row, have);
+		ok = auth_consttime_eq(have, want, sizeof(want));
+	} else if (is_mail_protocol(client->protocol)) {
+		*n_keys_r = auth_app_keys_load(row->account.id, keys, APP_KEYS_MAX);
+		ok = app_digest(keys, *n_keys_r, cred_id, have) &&
+		     auth_consttime_eq(have, want, sizeof(want));
+		if (ok) {
+			*used_app_r = true;
+			*app_id_r = cred_id;
+		}
+	}
+	/* Not for another protocol: the app password is simply not tried,
+	 * as on the slow path; the entry stays for the mail protocols. */
+	if (!ok && (cred_id == 0 || is_mail_protocol(client->protocol)))
+		auth_cred_cache_remove(login_cache, row->account.id, password);
+	return ok;
+}
+
+static void cache_remember(const struct auth_login_row *row, const char *password,
+                           const struct auth_app_keys *keys, int n_keys, bool used_app,
+                           int64_t app_id)
+{
+	unsigned char digest[AUTH_CACHE_DIGEST_LEN];
+	if (!used_app)
+		account_digest(row, digest);
+	else if (!app_digest(keys, n_keys, app_id, digest))
+		return;
+	auth_cred_cache_put(login_cache, row->account.id, password, used_app ? app_id : 0, digest);
+}
+
 enum auth_status auth_verify_password(const char *login, const char *password,
                                       const struct auth_client *client, struct auth_result *r)
 {
@@ -655,13 +742,21 @@ enum auth_status auth_verify_password(const char *login, const char *password,
 	}
 	bool too_long = strlen(password) > AUTH_PASSWORD_MAX || strlen(login) >= AUTH_ADDRESS_MAX;
 
+	/* A password that verified recently against the same credential,
+	 * unchanged since, skips the hash. */
+	unsigned ttl = auth_config ? auth_config->auth_cache_ttl : 0;
+	bool matched = false, used_app = false;
+	int64_t app_id = 0;
+	int n_keys = -1; /* app keys not loaded yet */
+	if (found > 0 && !too_long && ttl > 0)
+		matched = cache_check(row, password, client, keys, &n_keys, &used_app, &app_id);
+	bool from_cache = matched;
+
 	/* App passwords: one PBKDF2 with the account's SCRAM salt gives the
 	 * StoredKey to compare with every app password of the account. An
 	 * unknown login computes the same PBKDF2 on its fake salt. */
-	bool matched = false, used_app = false;
-	int64_t app_id = 0;
 	char code[AUTH_APP_CODE_LEN + 1];
-	if (!too_long && is_mail_protocol(client->protocol) &&
+	if (!matched && !too_long && is_mail_protocol(client->protocol) &&
 	    auth_app_code_normalize(password, code)) {
 		unsigned char fake[SCRAM_SALT_LEN];
 		const unsigned char *salt = row->scram_salt;
@@ -672,9 +767,10 @@ enum auth_status auth_verify_password(const char *login, const char *password,
 			iter = SCRAM_ITERATIONS;
 		}
 		struct scram_keys k;
-		int n = found ? auth_app_keys_load(row->account.id, keys, APP_KEYS_MAX) : 0;
+		if (n_keys < 0)
+			n_keys = found ? auth_app_keys_load(row->account.id, keys, APP_KEYS_MAX) : 0;
 		if (auth_scram_derive(code, salt, SCRAM_SALT_LEN, iter, &k) > 0) {
-			for (int i = 0; i < n; i++) {
+			for (int i = 0; i < n_keys; i++) {
 				if (auth_consttime_eq(k.stored_key, keys[i].plain.stored_key,
 				                      SCRAM_KEY_LEN)) {
 					matched = used_app = true;
@@ -693,10 +789,15 @@ enum auth_status auth_verify_password(const char *login, const char *password,
 	}
 
 	enum auth_status st;
-	if (!found || !matched)
+	if (!found || !matched) {
 		st = auth_fail_login(login, client, AUTH_FAILED, r);
-	else
+	} else {
 		st = auth_finish_login(row, used_app, app_id, login, client, r);
+		/* Only a login that succeeded is remembered; refusals by
+		 * policy are rare and stay on the slow path. */
+		if (st == AUTH_OK && !from_cache && ttl > 0)
+			cache_remember(row, password, keys, n_keys, used_app, app_id);
+	}
 	explicit_bzero(row, sizeof(*row));
 	free(row);
 	free(keys);

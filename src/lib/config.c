@@ -89,6 +89,8 @@ static const struct config_key keys[] = {
 	{ "auth", "max_sessions_per_user", T_UINT, OFF(max_sessions_per_user), "50", 1, 100000, NULL },
 	{ "auth", "require_app_password", T_BOOL, OFF(require_app_password), "no", 0, 0, NULL },
 	{ "auth", "password_scheme", T_STR, OFF(password_scheme), "yescrypt", 0, 0, scheme_values },
+	{ "auth", "cache_ttl", T_UINT, OFF(auth_cache_ttl), "3600", 0, 86400, NULL },
+	{ "auth", "cache_size", T_UINT, OFF(auth_cache_size), "10000", 1, 1000000, NULL },
 
 	{ "account", "drafts", T_STR, OFF(folder_drafts), "Drafts", 0, 0, NULL },
 	{ "account", "sent", T_STR, OFF(folder_sent), "Sent", 0, 0, NULL },

@@ -69,6 +69,8 @@ struct config {
 	unsigned max_sessions_per_user;
 	bool require_app_password;         /* global default for new accounts */
 	char *password_scheme;             /* yescrypt | sha512-crypt | bcrypt */
+	unsigned auth_cache_ttl;           /* seconds a verified password skips the hash; 0: off */
+	unsigned auth_cache_size;          /* entries of that cache */
 
 	/* [account] - what a new account gets */
 	char *folder_drafts, *folder_sent, *folder_trash, *folder_junk, *folder_archive;
