@@ -21,8 +21,12 @@
 #include "lib/log.h"
 #include "lib/pool.h"
 
-/* Messages larger than this are not read into memory for text search. */
+/* Messages larger than this are not read into memory for text search
+ * (the search index leaves them out too). */
 #define SEARCH_MAX_MESSAGE ((uint64_t)64 * 1024 * 1024)
+/* How long a SEARCH may spend indexing messages that are not indexed yet
+ * (after a big import, say) before it scans the rest. */
+#define SEARCH_INDEX_BUDGET_MS 20000
 
 struct search_ctx {
 	struct imap_cmd *cmd;
@@ -38,10 +42,11 @@ struct search_ctx {
 	bool failed;
 	/* message loading */
 	struct buf text, blob;
+	struct imap_search_index index; /* the search index's answers */
 };
 
-static int search_load(void *ctx, const struct store_msg *msg, struct str *text_r,
-                       struct mime_cache *cache_r)
+static int search_load(void *ctx, const struct store_msg *msg, bool header_only,
+                       struct str *text_r, struct mime_cache *cache_r)
 {
 	struct search_ctx *sc = ctx;
 	int fd;
@@ -55,22 +60,50 @@ static int search_load(void *ctx, const struct store_msg *msg, struct str *text_
 		close(fd);
 		return 0;
 	}
-	ret = imap_fetch_read_range(fd, 0, (size_t)size, &sc->text);
+	/* The cache first: it tells how long the header is, so header keys
+	 * read only the header, never the body. */
+	buf_reset(&sc->blob);
+	ret = store_msg_cache(sc->user, msg->blob_id, &sc->blob);
+	if (ret == 0) {
+		close(fd);
+		return 0;
+	}
+	bool have_cache = ret > 0 && mime_cache_open(cache_r, sc->blob.data, sc->blob.len) > 0;
+	size_t want = (size_t)size;
+	struct mime_part_info top;
+	if (have_cache && header_only && mime_cache_part(cache_r, 0, &top) > 0 &&
+	    top.header_off + top.header_len <= size)
+		want = top.header_off + top.header_len;
+	ret = imap_fetch_read_range(fd, 0, want, &sc->text);
 	close(fd);
 	if (ret < 0)
 		return -1;
-	buf_reset(&sc->blob);
-	ret = store_msg_cache(sc->user, msg->blob_id, &sc->blob);
-	if (ret < 0 || (ret > 0 && mime_cache_open(cache_r, sc->blob.data, sc->blob.len) < 0)) {
+	if (!have_cache) {
+		/* want is the whole message here. */
 		buf_reset(&sc->blob);
 		if (mime_cache_build(buf_cstr(&sc->text), sc->text.len, &sc->blob) < 0 ||
 		    mime_cache_open(cache_r, sc->blob.data, sc->blob.len) < 0)
 			return -1;
-	} else if (ret == 0) {
-		return 0;
 	}
 	*text_r = buf_str(&sc->text);
 	return 1;
+}
+
+/* Answers what it can from the search index: first indexes what is not
+ * indexed yet (on the spot, within a time budget; what is left is
+ * scanned), then looks every indexable needle up. A failure leaves the
+ * keys to the scan, which gives the same answers, only slower. */
+static void search_use_index(struct search_ctx *sc)
+{
+	if (!imap_search_index_useful(&sc->prog))
+		return;
+	if (store_search_update(sc->user, SEARCH_INDEX_BUDGET_MS, NULL) < 0 ||
+	    imap_search_index_prepare(&sc->prog, sc->user, &sc->index) < 0) {
+		const char *msg;
+		store_error(&msg);
+		log_warn("imap_search_index", "user=%s error=\"%s\"", store_user_key(sc->user),
+		         msg);
+	}
 }
 
 /* Runs the program over the whole view. Safe on a pool thread: it reads
@@ -79,6 +112,7 @@ static void search_run(void *arg)
 {
 	struct search_ctx *sc = arg;
 	struct imap_search_msg m;
+	search_use_index(sc);
 	imap_search_msg_init(&m);
 	m.load = search_load;
 	m.load_ctx = sc;
@@ -107,6 +141,7 @@ static void search_run(void *arg)
 	imap_search_msg_free(&m);
 	buf_free(&sc->text);
 	buf_free(&sc->blob);
+	imap_search_index_free(&sc->prog, &sc->index);
 }
 
 static void save_result(struct imap_session *s, const struct imap_seqset *uids)

@@ -9,7 +9,9 @@
  * body is kept for the rest of this message's evaluation. */
 #include "imap/imap-search.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Decoded text of one message never grows past this. */
 #define SEARCH_TEXT_MAX ((size_t)256 * 1024 * 1024)
@@ -41,14 +43,26 @@ void imap_search_msg_free(struct imap_search_msg *m)
 	buf_free(&m->scratch2);
 }
 
-static int ensure_loaded(struct imap_search_msg *m)
+/* Loads what a key needs: the top-level header, or (need_all) the whole
+ * message. 1 loaded, 0 the message is gone, -1 error. */
+static int ensure_loaded(struct imap_search_msg *m, bool need_all)
 {
-	if (m->loaded == 0) {
-		int ret = m->load ? m->load(m->load_ctx, m->msg, &m->text, &m->cache) : -1;
-		m->loaded = ret > 0 ? 1 : ret == 0 ? -2 : -1;
+	int want = need_all ? 2 : 1;
+	if (m->loaded >= 0 && m->loaded < want) {
+		int ret = m->load ? m->load(m->load_ctx, m->msg, !need_all, &m->text, &m->cache) : -1;
+		m->loaded = ret > 0 ? want : ret == 0 ? -2 : -1;
 	}
 	/* -2: the message is gone; it matches nothing, which is not an error. */
-	return m->loaded == 1 ? 1 : m->loaded == -2 ? 0 : -1;
+	return m->loaded > 0 ? 1 : m->loaded == -2 ? 0 : -1;
+}
+
+/* The index's answer for key and this message: 1 or 0, or -1 if the index
+ * does not cover it (no hits, or the message is newer than the index). */
+static int index_answer(const struct imap_search_key *key, const struct imap_search_msg *m)
+{
+	if (key->hits == NULL || m->msg->blob_id > key->hits->indexed_upto)
+		return -1;
+	return store_search_hits_contain(key->hits, m->msg->blob_id) ? 1 : 0;
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -82,7 +96,10 @@ static struct str top_header(const struct imap_search_msg *m)
 
 static int match_header(const struct imap_search_key *key, struct imap_search_msg *m)
 {
-	int ret = ensure_loaded(m);
+	int ret = index_answer(key, m);
+	if (ret >= 0)
+		return ret;
+	ret = ensure_loaded(m, false);
 	if (ret <= 0)
 		return ret;
 	buf_reset(&m->scratch);
@@ -111,7 +128,10 @@ static int load_body(struct imap_search_msg *m)
 
 static int match_body(const struct imap_search_key *key, struct imap_search_msg *m)
 {
-	int ret = ensure_loaded(m);
+	int ret = index_answer(key, m);
+	if (ret >= 0)
+		return ret;
+	ret = ensure_loaded(m, true);
 	if (ret <= 0)
 		return ret;
 	if (load_body(m) < 0)
@@ -122,26 +142,16 @@ static int match_body(const struct imap_search_key *key, struct imap_search_msg 
 /* TEXT: the header (every field, values decoded) and the body. */
 static int match_text(const struct imap_search_key *key, struct imap_search_msg *m)
 {
-	int ret = ensure_loaded(m);
+	int ret = index_answer(key, m);
+	if (ret >= 0)
+		return ret;
+	ret = ensure_loaded(m, true);
 	if (ret <= 0)
 		return ret;
-	struct str header = top_header(m);
-	struct str name, value, raw;
-	size_t pos = 0;
-	/* Raw 8-bit header text (a GBK Subject without RFC 2047) is read in
-	 * the message's own charset, as mail readers do. */
-	struct mime_part_info top;
-	struct str charset = mime_cache_part(&m->cache, 0, &top) > 0 ? top.charset : STR_NULL;
 	buf_reset(&m->scratch);
-	while (header.p != NULL && mime_header_next(header, &pos, &name, &value, &raw) > 0) {
-		if (name.len == 0)
-			continue;
-		if (buf_append_str(&m->scratch, name) < 0 ||
-		    buf_append_cstr(&m->scratch, ": ") < 0 ||
-		    mime_decode_header_value(value, charset, &m->scratch) < 0 ||
-		    buf_append_char(&m->scratch, '\n') < 0)
-			return -1;
-	}
+	if (top_header(m).p != NULL &&
+	    mime_header_text_utf8(m->text.p, m->text.len, &m->cache, &m->scratch) < 0)
+		return -1;
 	buf_reset(&m->scratch2);
 	if (mime_casefold_utf8(buf_str(&m->scratch), &m->scratch2) < 0)
 		return -1;
@@ -158,7 +168,7 @@ static int match_text(const struct imap_search_key *key, struct imap_search_msg 
 static int sent_day(struct imap_search_msg *m, int64_t *day_r)
 {
 	if (!m->have_sent) {
-		int ret = ensure_loaded(m);
+		int ret = ensure_loaded(m, false);
 		if (ret <= 0)
 			return ret;
 		struct str value;
@@ -277,4 +287,101 @@ int imap_search_match(const struct imap_search_program *prog, struct imap_search
 	if (ret < 0 && m->loaded == -2)
 		return 0;
 	return ret;
+}
+
+/* ---- the search index ------------------------------------------------ */
+
+/* The field of the index that answers key, or -1. */
+static int index_field(const struct imap_search_key *key)
+{
+	static const struct {
+		const char *name;
+		enum store_search_field f;
+	} fields[] = {
+		{"Subject", STORE_SEARCH_SUBJECT}, {"From", STORE_SEARCH_FROM},
+		{"To", STORE_SEARCH_TO},           {"Cc", STORE_SEARCH_CC},
+		{"Bcc", STORE_SEARCH_BCC},
+	};
+	int f = -1;
+	if (key->type == IMAP_SK_BODY) {
+		f = STORE_SEARCH_BODY;
+	} else if (key->type == IMAP_SK_TEXT) {
+		f = STORE_SEARCH_TEXT;
+	} else if (key->type == IMAP_SK_HEADER) {
+		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+			if (strcasecmp(key->field, fields[i].name) == 0)
+				f = (int)fields[i].f;
+	}
+	if (f >= 0 && !store_search_needle_indexable(key->needle.p, key->needle.len))
+		f = -1;
+	return f;
+}
+
+static size_t count_indexable(const struct imap_search_key *key)
+{
+	size_t n = index_field(key) >= 0;
+	for (size_t i = 0; i < key->nchildren; i++)
+		n += count_indexable(&key->children[i]);
+	return n;
+}
+
+bool imap_search_index_useful(const struct imap_search_program *prog)
+{
+	return count_indexable(&prog->root) > 0;
+}
+
+static int find_keys(struct imap_search_key *key, struct store_user *u,
+                     struct imap_search_index *ix, size_t cap)
+{
+	int f = index_field(key);
+	if (f >= 0 && ix->count < cap) {
+		struct store_search_hits *h = &ix->hits[ix->count];
+		if (store_search_find(u, (enum store_search_field)f, key->needle.p, key->needle.len,
+		                      h) < 0)
+			return -1;
+		ix->count++;
+		key->hits = h;
+	}
+	for (size_t i = 0; i < key->nchildren; i++)
+		if (find_keys(&key->children[i], u, ix, cap) < 0)
+			return -1;
+	return 1;
+}
+
+static void clear_hits(struct imap_search_key *key)
+{
+	key->hits = NULL;
+	for (size_t i = 0; i < key->nchildren; i++)
+		clear_hits(&key->children[i]);
+}
+
+int imap_search_index_prepare(struct imap_search_program *prog, struct store_user *u,
+                              struct imap_search_index *ix_r)
+{
+	size_t n = count_indexable(&prog->root);
+	ix_r->hits = NULL;
+	ix_r->count = 0;
+	if (n == 0)
+		return 1;
+	ix_r->hits = calloc(n, sizeof(*ix_r->hits));
+	if (ix_r->hits == NULL)
+		return -1;
+	if (find_keys(&prog->root, u, ix_r, n) < 0) {
+		/* All or nothing: a key without hits is simply scanned. */
+		clear_hits(&prog->root);
+		return -1;
+	}
+	return 1;
+}
+
+void imap_search_index_free(struct imap_search_program *prog, struct imap_search_index *ix)
+{
+	if (ix->hits == NULL)
+		return;
+	clear_hits(&prog->root);
+	for (size_t i = 0; i < ix->count; i++)
+		store_search_hits_free(&ix->hits[i]);
+	free(ix->hits);
+	ix->hits = NULL;
+	ix->count = 0;
 }

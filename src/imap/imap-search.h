@@ -80,6 +80,10 @@ struct imap_search_key {
 	struct str needle;                /* HEADER/BODY/TEXT: case-folded UTF-8 */
 	struct imap_search_key *children; /* NOT: 1, OR: 2, AND: nchildren */
 	size_t nchildren;
+	/* HEADER/BODY/TEXT answered by the search index (NULL: scan): set
+	 * by the caller before evaluation, owned by the caller. Messages
+	 * whose blob id is above hits->indexed_upto are still scanned. */
+	const struct store_search_hits *hits;
 };
 
 /* ESEARCH RETURN options (RFC 4731 3.1, RFC 5182 2). */
@@ -124,15 +128,18 @@ struct imap_search_msg {
 	const struct store_msg *msg;
 	const char *keywords; /* "" for none */
 	bool recent;
-	/* Loads the message (whole, in memory) and its mime cache into
-	 * *text_r and *cache_r, valid until imap_search_msg_reset. 1 done, 0
-	 * the message is gone (it matches nothing), -1 error. */
-	int (*load)(void *ctx, const struct store_msg *msg, struct str *text_r,
+	/* Loads the message and its mime cache into *text_r and *cache_r,
+	 * valid until imap_search_msg_reset or the next load. With
+	 * header_only, text_r may hold just the first header_off + header_len
+	 * bytes of part 0 (what header keys read); otherwise the whole
+	 * message. 1 done, 0 the message is gone (it matches nothing), -1
+	 * error. */
+	int (*load)(void *ctx, const struct store_msg *msg, bool header_only, struct str *text_r,
 	            struct mime_cache *cache_r);
 	void *load_ctx;
 
 	/* evaluator state */
-	int loaded; /* 0 not yet, 1 loaded, -1 failed/gone */
+	int loaded; /* 0 not yet, 1 header loaded, 2 all loaded, -1 failed, -2 gone */
 	struct str text;
 	struct mime_cache cache;
 	bool have_body, have_sent;
@@ -154,6 +161,27 @@ void imap_search_msg_free(struct imap_search_msg *m);
  * memory or the load failed). */
 int imap_search_match(const struct imap_search_program *prog, struct imap_search_msg *m,
                       const struct imap_seqset *saved, int64_t now);
+
+/* The search index (store_search_find) answers HEADER keys on Subject,
+ * From, To, Cc and Bcc, BODY and TEXT keys whose needle has at least
+ * three characters; the others are scanned. */
+struct imap_search_index {
+	struct store_search_hits *hits; /* one per answered key */
+	size_t count;
+};
+
+/* True if some key of the program can be answered by the index. */
+bool imap_search_index_useful(const struct imap_search_program *prog);
+
+/* Looks up every key the index can answer and points the key at its hits
+ * (imap_search_match then scans only messages newer than the index).
+ * On -1 (store error set) no key uses the index; free ix_r either way.
+ * The caller brings the index up to date first (store_search_update) if
+ * it wants fewer messages scanned. */
+int imap_search_index_prepare(struct imap_search_program *prog, struct store_user *u,
+                              struct imap_search_index *ix_r);
+/* Detaches the keys from the hits and frees them. */
+void imap_search_index_free(struct imap_search_program *prog, struct imap_search_index *ix);
 
 /* Parses an IMAP date ("1-Feb-1994", RFC 9051 9 date-text) into days since
  * the epoch. 1 ok, -1 invalid. */

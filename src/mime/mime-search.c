@@ -152,8 +152,11 @@ static struct str header_fallback_charset(const struct mime_cache *c)
 int mime_header_decoded(const char *msg, size_t len, const struct mime_cache *c,
 			const char *field, struct buf *utf8_out)
 {
+	/* Only the top-level header is read, so a caller may pass just the
+	 * message's first header_off + header_len bytes. */
 	struct mime_part_info root;
-	if (len < c->msg_size || mime_cache_part(c, 0, &root) <= 0)
+	if (mime_cache_part(c, 0, &root) <= 0 || root.header_off > len ||
+	    root.header_len > len - root.header_off)
 		return -1;
 	struct str header = str_make(msg + root.header_off, root.header_len);
 	struct str fallback = header_fallback_charset(c);
@@ -195,4 +198,28 @@ int mime_body_text_utf8(const char *msg, size_t len, const struct mime_cache *c,
 	}
 	buf_free(&decoded);
 	return r;
+}
+
+int mime_header_text_utf8(const char *msg, size_t len, const struct mime_cache *c,
+			  struct buf *utf8_out)
+{
+	struct mime_part_info top;
+	if (mime_cache_part(c, 0, &top) <= 0 || top.header_off > len ||
+	    top.header_len > len - top.header_off)
+		return -1;
+	struct str header = str_make(msg + top.header_off, top.header_len);
+	/* Raw 8-bit header text (a GBK Subject without RFC 2047) is read in
+	 * the message's own charset, as mail readers do. */
+	struct str charset = top.charset;
+	struct str name, value, raw;
+	size_t pos = 0;
+	while (mime_header_next(header, &pos, &name, &value, &raw) > 0) {
+		if (name.len == 0)
+			continue;
+		if (buf_append_str(utf8_out, name) < 0 || buf_append_cstr(utf8_out, ": ") < 0 ||
+		    mime_decode_header_value(value, charset, utf8_out) < 0 ||
+		    buf_append_char(utf8_out, '\n') < 0)
+			return -1;
+	}
+	return 1;
 }

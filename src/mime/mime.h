@@ -237,10 +237,19 @@ int mime_param_get_utf8(struct str field_value, const char *name, struct buf *ou
 /* ---- search support (RFC 9051 6.4.4) ------------------------------------- */
 
 /* Append the decoded UTF-8 value of every `field` of the message's top-level
- * header (as mime_decode_header_value), fields separated by "\n".
+ * header (as mime_decode_header_value), fields separated by "\n". msg may
+ * hold just the first header_off + header_len bytes of part 0.
  * 1 found, 0 no such field, -1 `out` cannot grow. */
 int mime_header_decoded(const char *msg, size_t len, const struct mime_cache *c,
 			const char *field, struct buf *utf8_out);
+
+/* Append the top-level header as TEXT search reads it: every field as
+ * "Name: value\n", the value decoded to UTF-8 (raw 8-bit text read in the
+ * top-level entity's charset). msg may hold just the first header_off +
+ * header_len bytes of part 0. 1 done, -1 `out` cannot grow or msg is
+ * shorter than the header. */
+int mime_header_text_utf8(const char *msg, size_t len, const struct mime_cache *c,
+			  struct buf *utf8_out);
 
 /* Append the text of the message for BODY / TEXT search: every text part
  * (including those of encapsulated messages) with its transfer encoding

@@ -485,6 +485,12 @@ int sq_fsck(struct store_user *u, struct store_fsck_report *report_r,
 		ret = fsck_caches(&f);
 		store_notify_send(u);
 	}
+	if (ret > 0) {
+		/* The search index is a cache: rebuilt from the files (not a
+		 * problem to report). */
+		unsigned indexed = 0;
+		ret = sq_search_rebuild(u, &indexed);
+	}
 	sq_idvec_free(&f.dead);
 	sq_idvec_free(&f.rebuild);
 	sq_idvec_free(&f.sizes);

@@ -489,6 +489,7 @@ int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blo
 		*uidvalidity_r = mb.uidvalidity;
 		publish(u, mailbox_id, mb.highestmodseq);
 		store_notify_send(u);
+		sq_search_kick(u);
 	}
 	for (unsigned i = 0; caches && i < n; i++)
 		buf_free(&caches[i]);

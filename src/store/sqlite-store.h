@@ -166,4 +166,10 @@ int sq_mailbox_purge(struct sq_user *s, uint64_t id, struct sq_idvec *dead);
 int sq_fsck(struct store_user *u, struct store_fsck_report *report_r,
 	    void (*log)(void *ctx, const char *line), void *log_ctx);
 
+/* Search index (sqlite-search.c). kick: a commit added messages (roostd
+ * indexes them a little later; a no-op in other processes). rebuild: drop
+ * and re-index everything (roost fsck). */
+void sq_search_kick(struct store_user *u);
+int sq_search_rebuild(struct store_user *u, unsigned *indexed_r);
+
 #endif

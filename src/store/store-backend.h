@@ -122,6 +122,10 @@ struct store_backend {
 };
 
 extern const struct store_backend store_backend_sqlite;
+/* The embedded backend's search indexer thread (sqlite-search.c): started
+ * by store_notify_listen (roostd only), stopped by store_deinit. */
+int sq_search_indexer_start(void);
+void sq_search_indexer_stop(void);
 
 /* --- errors --- */
 

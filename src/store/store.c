@@ -385,6 +385,7 @@ int store_init(const char *dir, char *err, size_t errcap)
 
 void store_deinit(void)
 {
+	sq_search_indexer_stop();
 	notify_stop();
 	notify_sender_close();
 	if (backend == NULL)
@@ -1415,6 +1416,9 @@ int store_notify_listen(char *err, size_t errcap)
 	notify_running = true;
 	notify_pid = getpid();
 	pthread_mutex_unlock(&notify_lock);
+	/* roostd indexes new mail for SEARCH in the background. */
+	if (sq_search_indexer_start() < 0)
+		log_warn("store_search_indexer", "error=\"cannot start the thread\"");
 	return 1;
 }
 

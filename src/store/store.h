@@ -504,4 +504,48 @@ int store_fsck(const char *user_key, struct store_fsck_report *report_r,
 /* Calls fn for each existing user key, in no particular order. */
 int store_user_foreach(int (*fn)(void *ctx, const char *user_key), void *ctx);
 
+/* ------------------------------------------------------------------ */
+/* search index (docs/storage.md, "Search index") */
+
+/* What IMAP SEARCH looks in: the decoded, case-folded (mime_casefold_utf8)
+ * values of a field (SUBJECT..BCC, as mime_header_decoded gives them), the
+ * text parts (BODY, as mime_body_text_utf8), or the header as TEXT reads
+ * it (mime_header_text_utf8) plus the text parts (TEXT). */
+enum store_search_field {
+	STORE_SEARCH_SUBJECT,
+	STORE_SEARCH_FROM,
+	STORE_SEARCH_TO,
+	STORE_SEARCH_CC,
+	STORE_SEARCH_BCC,
+	STORE_SEARCH_BODY,
+	STORE_SEARCH_TEXT,
+};
+
+/* Hits of one needle: the live blobs (ascending) whose field contains it,
+ * among the blobs with id <= indexed_upto. Blobs above indexed_upto are
+ * not indexed yet: the caller scans those messages itself. */
+struct store_search_hits {
+	uint64_t *blob_ids;
+	size_t count, cap;
+	uint64_t indexed_upto;
+};
+
+/* True if the index can answer a search for this (already case-folded)
+ * needle: at least 3 characters (trigrams) and no NUL or U+FFFF. Shorter
+ * needles must be answered by scanning. */
+bool store_search_needle_indexable(const char *needle, size_t len);
+
+/* Indexes the user's messages that are not indexed yet, for at most
+ * budget_ms (0: until done). *caught_up_r (may be NULL) tells whether
+ * everything is indexed now. Safe to run concurrently with deliveries
+ * (it never takes the store's write lock) and with other indexers. */
+int store_search_update(struct store_user *u, unsigned budget_ms, bool *caught_up_r);
+
+/* Finds the live blobs whose `field` contains needle (case-folded UTF-8,
+ * store_search_needle_indexable). Free with store_search_hits_free. */
+int store_search_find(struct store_user *u, enum store_search_field field, const char *needle,
+		      size_t len, struct store_search_hits *hits_r);
+bool store_search_hits_contain(const struct store_search_hits *h, uint64_t blob_id);
+void store_search_hits_free(struct store_search_hits *h);
+
 #endif

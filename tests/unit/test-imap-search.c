@@ -89,7 +89,7 @@ static struct test_msg msgs[] = {
 
 static int loads;
 
-static int test_load(void *ctx, const struct store_msg *msg, struct str *text_r,
+static int test_load(void *ctx, const struct store_msg *msg, bool header_only, struct str *text_r,
                      struct mime_cache *cache_r)
 {
 	for (size_t i = 0; i < NMSGS; i++) {
