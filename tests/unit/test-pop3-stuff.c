@@ -241,6 +241,39 @@ TEST(pass_refuses_what_needs_stuffing)
 	CHECK_PASS("bare LF only\n", false);
 }
 
+/* One defect (a bare LF, or a dot starting a line) at every position of
+ * clean CRLF lines: pass refuses the chunk wherever it is, at every
+ * alignment of the 16-byte scan, and accepts the clean text around it. */
+TEST(pass_finds_a_defect_anywhere)
+{
+	char clean[100];
+	for (size_t i = 0; i < sizeof(clean); i++)
+		clean[i] = (i % 10 == 8) ? '\r' : (i % 10 == 9) ? '\n' : (char)('a' + i % 7);
+	for (size_t start = 0; start < 10; start++) {
+		struct pop3_stuffer st;
+		pop3_stuffer_init(&st);
+		/* As if clean[0..start) had been passed before. */
+		st.at_line_start = start == 0 || clean[start - 1] == '\n';
+		st.prev_cr = start > 0 && clean[start - 1] == '\r';
+		CHECK(pop3_stuffer_pass(&st, clean + start, sizeof(clean) - start));
+	}
+	for (size_t pos = 0; pos < sizeof(clean); pos++) {
+		char in[sizeof(clean)];
+		memcpy(in, clean, sizeof(in));
+		bool bare_lf = clean[pos] != '\n' && pos % 10 != 8;
+		if (bare_lf)
+			in[pos] = '\n'; /* the byte before it is not a CR */
+		else if (pos + 1 < sizeof(in) && clean[pos] == '\n')
+			in[pos + 1] = '.';
+		else
+			continue;
+		struct pop3_stuffer st;
+		pop3_stuffer_init(&st);
+		CHECK(!pop3_stuffer_pass(&st, in, sizeof(in)));
+		check_pass(in, sizeof(in), false);
+	}
+}
+
 /* Random inputs over an alphabet rich in dots and line ends, and mostly
  * clean ones (CRLF lines, rare dots at line starts): passing what can be
  * passed gives the bytes of the byte-wise stuffer, at every chunking. */
