@@ -56,13 +56,16 @@ static int ensure_loaded(struct imap_search_msg *m, bool need_all)
 	return m->loaded > 0 ? 1 : m->loaded == -2 ? 0 : -1;
 }
 
-/* The index's answer for key and this message: 1 or 0, or -1 if the index
- * does not cover it (no hits, or the message is newer than the index). */
+/* 0 if the search index rules the message out for key; -1 if it has to
+ * be read and checked (a candidate, or newer than the index, or no index
+ * answer for this key). The index only ever rules out messages that do
+ * not match, so the answer is always the scan's. */
 static int index_answer(const struct imap_search_key *key, const struct imap_search_msg *m)
 {
-	if (key->hits == NULL || m->msg->blob_id > key->hits->indexed_upto)
+	if (key->hits == NULL || m->msg->blob_id > key->hits->indexed_upto ||
+	    store_search_hits_contain(key->hits, m->msg->blob_id))
 		return -1;
-	return store_search_hits_contain(key->hits, m->msg->blob_id) ? 1 : 0;
+	return 0;
 }
 
 static int64_t floor_div(int64_t a, int64_t b)

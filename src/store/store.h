@@ -521,16 +521,18 @@ enum store_search_field {
 	STORE_SEARCH_TEXT,
 };
 
-/* Hits of one needle: the live blobs (ascending) whose field contains it,
- * among the blobs with id <= indexed_upto. Blobs above indexed_upto are
- * not indexed yet: the caller scans those messages itself. */
+/* Candidates for one needle: the live blobs (ascending) among those with
+ * id <= indexed_upto that MAY contain it in that field; every one that
+ * does is among them (a superset: the caller checks each candidate by
+ * reading it). Blobs with an id above indexed_upto are not indexed yet:
+ * the caller checks those messages too. */
 struct store_search_hits {
 	uint64_t *blob_ids;
 	size_t count, cap;
 	uint64_t indexed_upto;
 };
 
-/* True if the index can answer a search for this (already case-folded)
+/* True if the index can narrow a search for this (already case-folded)
  * needle: at least 3 characters (trigrams) and no NUL or U+FFFF. Shorter
  * needles must be answered by scanning. */
 bool store_search_needle_indexable(const char *needle, size_t len);
@@ -541,8 +543,9 @@ bool store_search_needle_indexable(const char *needle, size_t len);
  * (it never takes the store's write lock) and with other indexers. */
 int store_search_update(struct store_user *u, unsigned budget_ms, bool *caught_up_r);
 
-/* Finds the live blobs whose `field` contains needle (case-folded UTF-8,
- * store_search_needle_indexable). Free with store_search_hits_free. */
+/* Finds the candidates for needle (case-folded UTF-8,
+ * store_search_needle_indexable) in `field`. Free with
+ * store_search_hits_free. */
 int store_search_find(struct store_user *u, enum store_search_field field, const char *needle,
 		      size_t len, struct store_search_hits *hits_r);
 bool store_search_hits_contain(const struct store_search_hits *h, uint64_t blob_id);
