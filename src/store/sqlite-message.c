@@ -791,7 +791,26 @@ static const char SQL_CHANGED[] =
 	"SELECT uid, modseq, flags, keywords, internal_date, tz, size, blob_id FROM message"
 	" WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid";
 
-static int read_msgs(struct sq_user *s, sqlite3_stmt *st, struct store_msg_list *l)
+/* The head of a list loaded for SELECT (store_msg_list_load_head): what
+ * the callback is given, and whether it was called yet. */
+struct list_head_state {
+	store_msg_list_head_cb *cb;
+	void *ctx;
+	bool want_first_unseen;
+	bool called;
+	struct store_msg_list_head head;
+};
+
+static void head_call(struct list_head_state *h)
+{
+	if (h == NULL || h->called)
+		return;
+	h->called = true;
+	h->cb(h->ctx, &h->head);
+}
+
+static int read_msgs(struct sq_user *s, sqlite3_stmt *st, struct store_msg_list *l,
+		     struct list_head_state *h)
 {
 	struct store_kw_intern ki = { 0 };
 	int rc, ret = 1;
@@ -810,6 +829,13 @@ static int read_msgs(struct sq_user *s, sqlite3_stmt *st, struct store_msg_list 
 			ret = -1;
 			break;
 		}
+		/* The rows come in UID order, so this one's position is its
+		 * sequence number: SELECT's "first unseen" is known now, and
+		 * SELECT can answer while the rest is read. */
+		if (h != NULL && !h->called && (m.flags & STORE_FLAG_SEEN) == 0) {
+			h->head.first_unseen = l->count;
+			head_call(h);
+		}
 	}
 	if (ret > 0 && rc != SQLITE_DONE)
 		ret = sq_fail(s, rc, "read messages");
@@ -818,24 +844,57 @@ static int read_msgs(struct sq_user *s, sqlite3_stmt *st, struct store_msg_list 
 	return ret;
 }
 
+/* The mailbox's message and unseen counters (kept in its row in the same
+ * transactions as the messages). */
+static int mailbox_counters(struct sq_user *s, uint64_t mailbox_id, struct store_msg_list_head *h)
+{
+	sqlite3_stmt *st = sq_stmt(s, "SELECT messages, unseen FROM mailbox WHERE id = ?1");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+	int rc = sqlite3_step(st);
+	int ret = 1;
+	if (rc == SQLITE_ROW) {
+		int64_t count = sqlite3_column_int64(st, 0), unseen = sqlite3_column_int64(st, 1);
+		if (count < 0 || count > UINT32_MAX || unseen < 0 || unseen > count)
+			ret = store_fail(STORE_ERR_CORRUPT, "Mailbox counters out of range");
+		h->count = (uint32_t)count;
+		h->unseen = (uint32_t)unseen;
+	} else {
+		ret = rc == SQLITE_DONE ? store_fail(STORE_ERR_NONEXISTENT, "Mailbox does not exist")
+					: sq_fail(s, rc, "mailbox counters");
+	}
+	sqlite3_reset(st);
+	return ret;
+}
+
 /* Runs under a read transaction so the mailbox row and the messages are
  * one consistent snapshot even while other processes write. */
 static int load_snapshot(struct sq_user *s, uint64_t mailbox_id, uint64_t since, bool changes,
-			 struct store_msg_list *l, struct store_uid_array *expunged)
+			 struct store_msg_list *l, struct store_uid_array *expunged,
+			 struct list_head_state *h)
 {
 	struct sq_mailbox mb;
+	struct store_msg_list_head counters = { 0 };
 	int ret = sq_exec(s, "BEGIN");
 	if (ret < 0)
 		return -1;
 	ret = mailbox_for_messages(s, mailbox_id, &mb);
-	if (ret > 0 && !changes) {
+	if (ret > 0 && !changes)
+		ret = mailbox_counters(s, mailbox_id, &counters);
+	if (ret > 0 && !changes && counters.count > 0) {
 		/* Preallocate from the counter: one allocation for big lists. */
-		int64_t count;
-		if (sq_get_int(s, "SELECT messages FROM mailbox WHERE id = ?1", (int64_t)mailbox_id,
-			       0, &count) > 0 && count > 0 && count < UINT32_MAX) {
-			l->msgs = malloc((size_t)count * sizeof(*l->msgs));
-			l->cap = l->msgs ? (uint32_t)count : 0;
-		}
+		l->msgs = malloc((size_t)counters.count * sizeof(*l->msgs));
+		l->cap = l->msgs ? counters.count : 0;
+	}
+	if (ret > 0 && h != NULL) {
+		h->head = counters;
+		h->head.uidvalidity = mb.uidvalidity;
+		h->head.uidnext = mb.uidnext;
+		h->head.highestmodseq = mb.highestmodseq;
+		/* Nothing to look for: the head is complete now. */
+		if (!h->want_first_unseen || counters.unseen == 0 || counters.count == 0)
+			head_call(h);
 	}
 	if (ret > 0) {
 		sqlite3_stmt *st = sq_stmt(s, changes ? SQL_CHANGED : SQL_LIST);
@@ -845,8 +904,16 @@ static int load_snapshot(struct sq_user *s, uint64_t mailbox_id, uint64_t since,
 			sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
 			if (changes)
 				sqlite3_bind_int64(st, 2, (int64_t)since);
-			ret = read_msgs(s, st, l);
+			ret = read_msgs(s, st, l, h);
 		}
+	}
+	if (ret > 0 && h != NULL) {
+		head_call(h); /* no unseen message after all */
+		/* The client is told the counter as EXISTS before the rows are
+		 * read: a counter that disagrees with them is damage. */
+		if (l->count != h->head.count)
+			ret = store_fail(STORE_ERR_CORRUPT,
+					 "Mailbox message counter is wrong; run roost fsck");
 	}
 	if (ret > 0 && changes) {
 		sqlite3_stmt *st = sq_stmt(s, "SELECT uid FROM expunged WHERE mailbox_id = ?1"
@@ -878,14 +945,18 @@ static int load_snapshot(struct sq_user *s, uint64_t mailbox_id, uint64_t since,
 	return ret;
 }
 
-int sq_msg_list_load(struct store_user *u, uint64_t id, struct store_msg_list **list_r)
+int sq_msg_list_load(struct store_user *u, uint64_t id, bool want_first_unseen,
+		     store_msg_list_head_cb *head_cb, void *ctx, struct store_msg_list **list_r)
 {
 	struct sq_user *s = sq(u);
+	struct list_head_state h = {
+		.cb = head_cb, .ctx = ctx, .want_first_unseen = want_first_unseen,
+	};
 	struct store_msg_list *l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
 	sq_lock(s);
-	int ret = load_snapshot(s, id, 0, false, l, NULL);
+	int ret = load_snapshot(s, id, 0, false, l, NULL, head_cb != NULL ? &h : NULL);
 	sq_unlock(s);
 	if (ret < 0) {
 		store_msg_list_free(&l);
@@ -903,7 +974,7 @@ int sq_changes_since(struct store_user *u, uint64_t id, uint64_t since,
 	if (c == NULL)
 		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
 	sq_lock(s);
-	int ret = load_snapshot(s, id, since, true, &c->changed, &c->expunged);
+	int ret = load_snapshot(s, id, since, true, &c->changed, &c->expunged, NULL);
 	sq_unlock(s);
 	if (ret < 0) {
 		store_changes_free(&c);

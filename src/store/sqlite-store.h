@@ -141,7 +141,8 @@ int sq_mailbox_set_special_use(struct store_user *u, uint64_t id, uint32_t speci
 int sq_mailbox_set_uidvalidity(struct store_user *u, uint64_t id, uint32_t uidvalidity);
 int sq_mailbox_status(struct store_user *u, uint64_t id, struct store_status *st_r);
 
-int sq_msg_list_load(struct store_user *u, uint64_t id, struct store_msg_list **list_r);
+int sq_msg_list_load(struct store_user *u, uint64_t id, bool want_first_unseen,
+		     store_msg_list_head_cb *head_cb, void *ctx, struct store_msg_list **list_r);
 int sq_changes_since(struct store_user *u, uint64_t id, uint64_t since,
 		     struct store_changes **changes_r);
 int sq_msg_open(struct store_user *u, uint64_t blob_id, int *fd_r, uint64_t *size_r);

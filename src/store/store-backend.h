@@ -94,7 +94,10 @@ struct store_backend {
 	int (*mailbox_set_uidvalidity)(struct store_user *u, uint64_t id, uint32_t uidvalidity);
 	int (*mailbox_status)(struct store_user *u, uint64_t id, struct store_status *st_r);
 
-	int (*msg_list_load)(struct store_user *u, uint64_t id, struct store_msg_list **list_r);
+	/* head_cb may be NULL; see store_msg_list_load_head. */
+	int (*msg_list_load)(struct store_user *u, uint64_t id, bool want_first_unseen,
+			     store_msg_list_head_cb *head_cb, void *ctx,
+			     struct store_msg_list **list_r);
 	int (*changes_since)(struct store_user *u, uint64_t id, uint64_t since,
 			     struct store_changes **changes_r);
 	int (*msg_open)(struct store_user *u, uint64_t blob_id, int *fd_r, uint64_t *size_r);

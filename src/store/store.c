@@ -908,7 +908,15 @@ void store_uid_array_free(struct store_uid_array *a)
 int store_msg_list_load(struct store_user *u, uint64_t mailbox_id, struct store_msg_list **list_r)
 {
 	*list_r = NULL;
-	return backend->msg_list_load(u, mailbox_id, list_r);
+	return backend->msg_list_load(u, mailbox_id, false, NULL, NULL, list_r);
+}
+
+int store_msg_list_load_head(struct store_user *u, uint64_t mailbox_id, bool want_first_unseen,
+			     store_msg_list_head_cb *head_cb, void *ctx,
+			     struct store_msg_list **list_r)
+{
+	*list_r = NULL;
+	return backend->msg_list_load(u, mailbox_id, want_first_unseen, head_cb, ctx, list_r);
 }
 
 int store_changes_since(struct store_user *u, uint64_t mailbox_id, uint64_t since_modseq,

@@ -505,6 +505,40 @@ int store_fsck(const char *user_key, struct store_fsck_report *report_r,
 int store_user_foreach(int (*fn)(void *ctx, const char *user_key), void *ctx);
 
 /* ------------------------------------------------------------------ */
+/* opening a big mailbox (SELECT answered before the whole list is read) */
+
+/* What SELECT reports, known before the messages are read. */
+struct store_msg_list_head {
+	uint32_t count;          /* messages: what the loaded list's count will be */
+	uint32_t unseen;         /* messages without \Seen */
+	/* Position (1-based) of the first message without \Seen, 0 if none;
+	 * only filled when asked for (want_first_unseen). */
+	uint32_t first_unseen;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+};
+
+/* Called once by store_msg_list_load_head, on the loading thread, with the
+ * user's database lock held and inside the list's read transaction: it
+ * must be quick, must not call the store, and should only hand the head
+ * over (e.g. conn_wakeup_signal). */
+typedef void store_msg_list_head_cb(void *ctx, const struct store_msg_list_head *head);
+
+/* store_msg_list_load, but calls head_cb as soon as the head is known,
+ * from the same read snapshot as the list: right after the mailbox row,
+ * or with want_first_unseen once the first message without \Seen has
+ * been read (or all of them). The rest of the list is read after the
+ * callback returns. If it returns 1, the list is exactly the mailbox the
+ * head described (list->count == head->count, same UIDNEXT, UIDVALIDITY
+ * and HIGHESTMODSEQ); a mailbox whose message counter disagrees with its
+ * rows is CORRUPT (run roost fsck). If head_cb was not called, the load
+ * failed before the snapshot (NONEXISTENT, NOPERM, TEMPFAIL). */
+int store_msg_list_load_head(struct store_user *u, uint64_t mailbox_id, bool want_first_unseen,
+			     store_msg_list_head_cb *head_cb, void *ctx,
+			     struct store_msg_list **list_r);
+
+/* ------------------------------------------------------------------ */
 /* search index (docs/storage.md, "Search index") */
 
 /* What IMAP SEARCH looks in: the decoded, case-folded (mime_casefold_utf8)
