@@ -10,6 +10,7 @@
 #include "imap/imap-commands.h"
 #include "imap/imap-internal.h"
 #include "imap/imap-seqset.h"
+#include "lib/log.h"
 #include "lib/pool.h"
 
 struct qresync_params {
@@ -69,14 +70,15 @@ static int parse_qresync(struct imap_cmd *cmd, const struct imap_arg *arg,
 	return 1;
 }
 
-/* "* FLAGS (...)" with the system flags and the keywords in use. */
-static void send_flags(struct imap_session *s, const struct store_msg_list *l, bool readonly)
+/* "* FLAGS (...)" with the system flags and the keywords in use (none
+ * known yet when l is NULL). */
+static void send_flags_line(struct imap_session *s, const struct store_msg_list *l)
 {
 	struct buf b = BUF_INIT(0);
 	buf_append_cstr(&b, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
 	/* Distinct keywords over all interned sets, first spelling kept. */
 	struct buf seen = BUF_INIT(0);
-	for (uint32_t i = 1; i < l->kwset_count; i++) {
+	for (uint32_t i = 1; l != NULL && i < l->kwset_count; i++) {
 		struct str set = str_c(l->kwsets[i]);
 		while (set.len > 0) {
 			long sp = str_find_char(set, ' ');
@@ -101,6 +103,12 @@ static void send_flags(struct imap_session *s, const struct store_msg_list *l, b
 	buf_append_cstr(&b, ")\r\n");
 	imap_session_write_buf(s, &b);
 	buf_free(&b);
+}
+
+/* FLAGS and PERMANENTFLAGS, as SELECT sends them. */
+static void send_flags(struct imap_session *s, const struct store_msg_list *l, bool readonly)
+{
+	send_flags_line(s, l);
 	if (readonly)
 		imap_session_write_cstr(s, "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
 	else
@@ -158,16 +166,34 @@ static void send_qresync(struct imap_session *s, struct qresync_params *q,
 	}
 }
 
-struct select_job {
-	struct imap_cmd *cmd;
-	const char *name;
+/* A mailbox with at least this many messages is answered from its head
+ * (counters and the mailbox row) while the thread pool still reads the
+ * message list; smaller ones are read whole first (a thousand rows take
+ * well under a millisecond), so their FLAGS line names the keywords in
+ * use right away. */
+#define SELECT_EARLY_MIN 1000
+
+/* One SELECT/EXAMINE. Heap-allocated, not in the command pool: when the
+ * SELECT is answered early, the command ends (its pool is cleared) while
+ * the thread pool still fills the job. s->view.loading points here from
+ * the start until select_done. */
+struct imap_select_job {
+	struct imap_session *s;
+	struct imap_cmd *cmd; /* NULL once answered early */
+	char *name;
 	char *name_buf;
-	bool examine, condstore;
+	bool examine, condstore, rev2;
+	bool early_ok; /* may answer from the head (not for QRESYNC) */
 	struct qresync_params q;
-	/* filled by select_work */
-	int result; /* 1 ok, 0 no such mailbox, 2 \Noselect, -1 error */
+	/* set on the thread pool, read on the worker after head_ready */
 	struct store_mailbox_info info;
 	struct store_watch *watch;
+	struct store_msg_list_head head;
+	atomic_bool head_ready;
+	/* worker only */
+	bool answered; /* the tagged OK went out from the head */
+	/* filled by select_work, read by select_done */
+	int result; /* 1 ok, 0 no such mailbox, 2 \Noselect, -1 error */
 	struct store_msg_list *msgs;
 	struct store_changes *changes;
 	struct imap_store_err err;
@@ -175,7 +201,22 @@ struct select_job {
 
 static void select_work(void *arg);
 static void select_done(void *arg);
-static int select_finish(struct select_job *job);
+static int select_finish(struct imap_select_job *job);
+
+static void job_free(struct imap_select_job **jobp)
+{
+	struct imap_select_job *job = *jobp;
+	if (job == NULL)
+		return;
+	imap_seqset_clear(&job->q.known_uids);
+	store_changes_free(&job->changes);
+	store_msg_list_free(&job->msgs);
+	store_watch_remove(&job->watch);
+	free(job->name);
+	free(job->name_buf);
+	free(job);
+	*jobp = NULL;
+}
 
 int cmd_select(struct imap_cmd *cmd)
 {
@@ -234,33 +275,57 @@ int cmd_select(struct imap_cmd *cmd)
 		imap_session_write_cstr(s, "* OK [CLOSED] Previous mailbox is now closed\r\n");
 	}
 
-	struct select_job *job = pool_alloc(cmd->pool, sizeof(*job));
-	char *name_buf = pool_alloc(cmd->pool, STORE_MAILBOX_NAME_MAX + 1);
-	if (job == NULL || name_buf == NULL) {
+	struct imap_select_job *job = calloc(1, sizeof(*job));
+	if (job != NULL) {
+		job->name = strdup(name);
+		job->name_buf = malloc(STORE_MAILBOX_NAME_MAX + 1);
+	}
+	if (job == NULL || job->name == NULL || job->name_buf == NULL) {
 		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
 		imap_seqset_clear(&q.known_uids);
+		job_free(&job);
 		return 1;
 	}
+	job->s = s;
 	job->cmd = cmd;
-	job->name = name;
-	job->name_buf = name_buf;
 	job->examine = examine;
 	job->condstore = condstore;
+	job->rev2 = imap_session_rev2(s);
+	/* QRESYNC reports the changes from the loaded list itself, so it
+	 * waits for the whole list. */
+	job->early_ok = !q.present;
 	job->q = q;
+	atomic_init(&job->head_ready, false);
 	/* Loading a big mailbox is disk work: the thread pool does it. */
+	s->view.loading = job;
 	if (conn_run_async(s->conn, select_work, select_done, job) < 0) {
+		s->view.loading = NULL;
 		imap_cmd_no(cmd, "[UNAVAILABLE] Server busy; try again");
-		imap_seqset_clear(&job->q.known_uids);
+		job_free(&job);
 		return 1;
 	}
 	return 0;
 }
 
-/* On the thread pool: look the mailbox up, watch it, load it. */
+/* On the thread pool, inside the list's read snapshot: hand the head to
+ * the worker if the mailbox is big enough to answer early. */
+static void select_head(void *ctx, const struct store_msg_list_head *head)
+{
+	struct imap_select_job *job = ctx;
+	job->head = *head;
+	if (head->count < SELECT_EARLY_MIN)
+		return;
+	atomic_store(&job->head_ready, true);
+	conn_wakeup_signal(job->s->wakeup);
+}
+
+/* On the thread pool: look the mailbox up, watch it, load it. Only
+ * select_done (on the worker) frees what this makes: the worker may
+ * already use the watch once the head is out. */
 static void select_work(void *arg)
 {
-	struct select_job *job = arg;
-	struct imap_session *s = job->cmd->session;
+	struct imap_select_job *job = arg;
+	struct imap_session *s = job->s;
 	int r = store_mailbox_lookup(s->user, job->name, &job->info, job->name_buf);
 	if (r < 0) {
 		imap_store_err_save(&job->err);
@@ -277,10 +342,18 @@ static void select_work(void *arg)
 	}
 	/* Watch before loading: a change in between is then seen by the
 	 * first sync instead of being lost. */
-	if (imap_view_watch(s, job->info.id, &job->watch) < 0 ||
-	    store_msg_list_load(s->user, job->info.id, &job->msgs) < 0) {
+	if (imap_view_watch(s, job->info.id, &job->watch) < 0) {
 		imap_store_err_save(&job->err);
-		store_watch_remove(&job->watch);
+		job->result = -1;
+		return;
+	}
+	if (job->early_ok)
+		r = store_msg_list_load_head(s->user, job->info.id, !job->rev2, select_head, job,
+					     &job->msgs);
+	else
+		r = store_msg_list_load(s->user, job->info.id, &job->msgs);
+	if (r < 0) {
+		imap_store_err_save(&job->err);
 		job->result = -1;
 		return;
 	}
@@ -290,20 +363,131 @@ static void select_work(void *arg)
 	job->result = 1;
 }
 
-static void select_done(void *arg)
+/* Takes the mailbox into the view as SELECTED (messages still NULL). */
+static int view_open(struct imap_select_job *job, uint32_t uidvalidity, uint32_t uidnext,
+		     uint64_t highestmodseq)
 {
-	struct select_job *job = arg;
-	struct imap_cmd *cmd = job->cmd;
-	select_finish(job);
-	/* whatever select_finish did not take over */
-	imap_seqset_clear(&job->q.known_uids);
-	store_changes_free(&job->changes);
-	store_msg_list_free(&job->msgs);
-	store_watch_remove(&job->watch);
-	imap_cmd_complete(cmd);
+	struct imap_session *s = job->s;
+	struct imap_view *v = &s->view;
+	v->name = strdup(job->info.name);
+	if (v->name == NULL)
+		return -1;
+	v->mailbox_id = job->info.id;
+	v->readonly = job->examine;
+	v->watch = job->watch;
+	job->watch = NULL;
+	s->state = IMAP_STATE_SELECTED;
+	v->uidvalidity = uidvalidity;
+	v->uidnext = uidnext;
+	v->highestmodseq = highestmodseq;
+	if (job->condstore || job->q.present)
+		imap_session_enable_condstore(s);
+	return 1;
 }
 
-static int select_finish(struct select_job *job)
+/* The untagged part of SELECT's answer after FLAGS (RFC 9051 6.3.2, RFC
+ * 3501 6.3.1). first_unseen: position of the first message without
+ * \Seen, 0 if none. */
+static void send_status(struct imap_select_job *job, uint32_t exists, uint32_t first_unseen)
+{
+	struct imap_session *s = job->s;
+	struct imap_view *v = &s->view;
+	imap_session_printf(s, "* %u EXISTS\r\n", exists);
+	if (!imap_session_rev2(s)) {
+		/* IMAP4rev1 (RFC 3501 6.3.1): RECENT is required, and the
+		 * first unseen message SHOULD be named. We keep no \Recent. */
+		imap_session_write_cstr(s, "* 0 RECENT\r\n");
+		if (first_unseen > 0)
+			imap_session_printf(s, "* OK [UNSEEN %u] First unseen\r\n", first_unseen);
+	}
+	imap_session_printf(s, "* OK [UIDVALIDITY %u] UIDs valid\r\n", v->uidvalidity);
+	imap_session_printf(s, "* OK [UIDNEXT %u] Predicted next UID\r\n", v->uidnext);
+	/* RFC 7162 3.1.2.1: every successful SELECT names HIGHESTMODSEQ. */
+	imap_session_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+			    (unsigned long long)v->highestmodseq);
+	if (imap_session_rev2(s)) {
+		struct buf b = BUF_INIT(0);
+		buf_append_cstr(&b, "* LIST (");
+		imap_list_format_attrs(&b, job->info.attrs, true);
+		buf_append_cstr(&b, ") \"/\" ");
+		imap_session_mailbox_to_wire(s, job->info.name, &b);
+		buf_append_cstr(&b, "\r\n");
+		imap_session_write_buf(s, &b);
+		buf_free(&b);
+	}
+}
+
+/* Worker: the head of a big mailbox is ready while its list is still
+ * being read. Answer SELECT now; the list joins the view in select_done,
+ * and until then no further command is dispatched (imap_view_loading), so
+ * every command sees the whole view. The view is exactly the snapshot
+ * the head came from; changes after it reach the client through the
+ * normal sync, starting from the head's HIGHESTMODSEQ. */
+void imap_select_wakeup(struct imap_session *s)
+{
+	struct imap_select_job *job = s->view.loading;
+	if (job == NULL || job->answered || job->cmd == NULL || !atomic_load(&job->head_ready))
+		return;
+	if (conn_is_closing(s->conn))
+		return;
+	struct imap_cmd *cmd = job->cmd;
+	const struct store_msg_list_head *h = &job->head;
+	if (view_open(job, h->uidvalidity, h->uidnext, h->highestmodseq) < 0)
+		return; /* select_done answers from the whole list */
+	job->answered = true;
+	job->cmd = NULL;
+	/* The keywords in use are known only once every row is read:
+	 * select_done sends FLAGS again if there are any (RFC 9051 7.3.5;
+	 * PERMANENTFLAGS "\*" already allows any). */
+	send_flags(s, NULL, job->examine);
+	send_status(job, h->count, h->first_unseen);
+	imap_cmd_ok(cmd, "[%s] %s completed", job->examine ? "READ-ONLY" : "READ-WRITE",
+		    cmd->name);
+	imap_cmd_complete(cmd);
+	/* No input is taken until the list is in (select_done resumes). */
+	imap_session_suspend_input(s);
+}
+
+static void select_done(void *arg)
+{
+	struct imap_select_job *job = arg;
+	struct imap_session *s = job->s;
+	s->view.loading = NULL;
+	if (!job->answered) {
+		struct imap_cmd *cmd = job->cmd;
+		select_finish(job);
+		job_free(&job);
+		imap_cmd_complete(cmd);
+		return;
+	}
+	/* Answered early: the view is waiting for its messages. */
+	if (conn_is_closing(s->conn)) {
+		job_free(&job);
+		return;
+	}
+	if (job->result != 1) {
+		/* The client was told the mailbox's EXISTS; without the list
+		 * we cannot serve it. Nothing is lost by reconnecting. */
+		log_warn("imap-select-load-failed", "%s mailbox=%llu error=\"%s\"",
+			 conn_log_prefix(s->conn), (unsigned long long)job->info.id, job->err.msg);
+		imap_session_printf(s, "* BYE [%s] %s\r\n",
+				    job->err.code != NULL && job->err.code[0] != '\0' ? job->err.code
+										    : "SERVERBUG",
+				    job->err.msg);
+		imap_view_close(s);
+		conn_close(s->conn, "select load failed");
+		job_free(&job);
+		return;
+	}
+	s->view.msgs = job->msgs;
+	job->msgs = NULL;
+	if (s->view.msgs->kwset_count > 1)
+		send_flags_line(s, s->view.msgs);
+	job_free(&job);
+	imap_session_resume_input(s);
+}
+
+static int select_finish(struct imap_select_job *job)
 {
 	struct imap_cmd *cmd = job->cmd;
 	struct imap_session *s = cmd->session;
@@ -324,58 +508,25 @@ static int select_finish(struct select_job *job)
 	if (conn_is_closing(s->conn))
 		return 1;
 
-	struct imap_view *v = &s->view;
-	v->mailbox_id = job->info.id;
-	v->name = strdup(job->info.name);
-	if (v->name == NULL) {
+	struct store_msg_list *l = job->msgs;
+	if (view_open(job, l->uidvalidity, l->uidnext, l->highestmodseq) < 0) {
 		imap_cmd_no(cmd, "[SERVERBUG] Out of memory");
 		return 1;
 	}
-	v->readonly = examine;
-	v->watch = job->watch;
-	job->watch = NULL;
-	v->msgs = job->msgs;
+	s->view.msgs = l;
 	job->msgs = NULL;
-	s->state = IMAP_STATE_SELECTED;
-	v->uidvalidity = v->msgs->uidvalidity;
-	v->uidnext = v->msgs->uidnext;
-	v->highestmodseq = v->msgs->highestmodseq;
-	if (job->condstore || job->q.present)
-		imap_session_enable_condstore(s);
-	struct store_mailbox_info info = job->info;
-	struct qresync_params *qp = &job->q;
 
-	struct store_msg_list *l = v->msgs;
-	send_flags(s, l, examine);
-	imap_session_printf(s, "* %u EXISTS\r\n", l->count);
-	if (!imap_session_rev2(s)) {
-		/* IMAP4rev1 (RFC 3501 6.3.1): RECENT is required, and the
-		 * first unseen message SHOULD be named. We keep no \Recent. */
-		imap_session_write_cstr(s, "* 0 RECENT\r\n");
-		for (uint32_t i = 0; i < l->count; i++) {
-			if ((l->msgs[i].flags & STORE_FLAG_SEEN) == 0) {
-				imap_session_printf(s, "* OK [UNSEEN %u] First unseen\r\n", i + 1);
-				break;
-			}
+	uint32_t first_unseen = 0;
+	for (uint32_t i = 0; i < l->count; i++) {
+		if ((l->msgs[i].flags & STORE_FLAG_SEEN) == 0) {
+			first_unseen = i + 1;
+			break;
 		}
 	}
-	imap_session_printf(s, "* OK [UIDVALIDITY %u] UIDs valid\r\n", v->uidvalidity);
-	imap_session_printf(s, "* OK [UIDNEXT %u] Predicted next UID\r\n", v->uidnext);
-	/* RFC 7162 3.1.2.1: every successful SELECT names HIGHESTMODSEQ. */
-	imap_session_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
-			    (unsigned long long)v->highestmodseq);
-	if (imap_session_rev2(s)) {
-		struct buf b = BUF_INIT(0);
-		buf_append_cstr(&b, "* LIST (");
-		imap_list_format_attrs(&b, info.attrs, true);
-		buf_append_cstr(&b, ") \"/\" ");
-		imap_session_mailbox_to_wire(s, info.name, &b);
-		buf_append_cstr(&b, "\r\n");
-		imap_session_write_buf(s, &b);
-		buf_free(&b);
-	}
-	if (qp->present)
-		send_qresync(s, qp, job->changes);
+	send_flags(s, l, examine);
+	send_status(job, l->count, first_unseen);
+	if (job->q.present)
+		send_qresync(s, &job->q, job->changes);
 	imap_cmd_ok(cmd, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE", cmd->name);
 	return 1;
 }

@@ -97,6 +97,13 @@ void imap_list_format_attrs(struct buf *out, uint32_t attrs, bool special_use);
 int imap_mailbox_arg(struct imap_cmd *cmd, const struct imap_arg *arg, bool strip_delim,
 		     const char **name_r);
 
+/* SELECT answered early (cmd-select.c): true while the selected
+ * mailbox's message list is still being read; commands wait for it. */
+bool imap_view_loading(const struct imap_session *s);
+/* The session's wakeup fired while a SELECT job is running: answer the
+ * SELECT if the job has the mailbox's head ready (cmd-select.c). */
+void imap_select_wakeup(struct imap_session *s);
+
 /* The change bus told us about the selected mailbox (wakeup callback). */
 void imap_session_changed(struct imap_session *s);
 /* The selected mailbox disappeared: BYE and close. */

@@ -100,6 +100,10 @@ struct imap_view {
 	 * resolved set set by the message-command code; imap_view_close()
 	 * frees it (imap_seqset_clear + free). NULL when none. */
 	struct imap_seqset *saved_result;
+	/* SELECT of a big mailbox answered from the list's head while the
+	 * rest of the list is still being read (cmd-select.c); no command is
+	 * dispatched until it is in msgs. NULL otherwise. */
+	struct imap_select_job *loading;
 };
 
 /* Why the session is being shown a tagged result; see imap_cmd_reply(). */

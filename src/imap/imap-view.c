@@ -376,8 +376,17 @@ void imap_view_close(struct imap_session *s)
 		s->state = IMAP_STATE_AUTH;
 }
 
+bool imap_view_loading(const struct imap_session *s)
+{
+	return s->view.loading != NULL;
+}
+
 void imap_session_changed(struct imap_session *s)
 {
+	/* The same wakeup carries "SELECT's head is ready" from the loading
+	 * thread. */
+	if (s->view.loading != NULL)
+		imap_select_wakeup(s);
 	/* Outside IDLE the news waits for the end of the next command
 	 * (RFC 9051 7: unsolicited responses only while a command runs or
 	 * during IDLE); IDLE pushes it now. */
