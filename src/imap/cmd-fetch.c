@@ -45,6 +45,11 @@
  * mailbox then shares the worker thread with other connections. */
 #define FETCH_MSGS_PER_TURN 64
 
+/* Short responses (FLAGS, UID, sizes) are gathered into one write of
+ * about this size: FETCH 1:* over a big mailbox is 100,000s of lines, and
+ * one write each costs more than formatting them. */
+#define FETCH_LINE_BATCH ((size_t)16 * 1024)
+
 enum fetch_stream_kind { STREAM_NONE, STREAM_FILE, STREAM_DECODE };
 
 struct fetch_ctx {
@@ -160,8 +165,23 @@ static void format_internaldate(struct buf *out, int64_t t, int tz_minutes)
 
 static void write_line(struct fetch_ctx *f)
 {
+	if (f->line.len == 0)
+		return;
 	imap_session_write_buf(f->s, &f->line);
 	buf_reset(&f->line);
+}
+
+/* Decimal digits of v, without printf (FETCH 1:* formats two numbers a
+ * message). */
+static void append_u64(struct buf *out, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+	do {
+		tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	buf_append(out, tmp + sizeof(tmp) - n, n);
 }
 
 /* Loads the message's mime cache; rebuilds it from the file if the stored
@@ -254,7 +274,9 @@ static int start_message(struct fetch_ctx *f, uint32_t msn)
 	f->in_msg = true;
 	f->item = 0;
 	f->first_item = true;
-	buf_printf(&f->line, "* %u FETCH (", msn);
+	buf_append_cstr(&f->line, "* ");
+	append_u64(&f->line, msn);
+	buf_append_cstr(&f->line, " FETCH (");
 	return 1;
 }
 
@@ -362,7 +384,8 @@ static int emit_item(struct fetch_ctx *f, const struct imap_fetch_item *item)
 	switch (item->kind) {
 	case IMAP_FETCH_UID:
 		item_sep(f);
-		buf_printf(&f->line, "UID %u", m->uid);
+		buf_append_cstr(&f->line, "UID ");
+		append_u64(&f->line, m->uid);
 		return 1;
 	case IMAP_FETCH_FLAGS:
 		item_sep(f);
@@ -416,7 +439,10 @@ static void end_message(struct fetch_ctx *f)
 			buf_printf(&f->line, " MODSEQ (%llu)", (unsigned long long)f->msg->modseq);
 	}
 	buf_append_cstr(&f->line, ")\r\n");
-	write_line(f);
+	/* Sent in batches; whatever is gathered goes out before a literal
+	 * (emit_section), a pause and the tagged reply (fetch_continue). */
+	if (f->line.len >= FETCH_LINE_BATCH)
+		write_line(f);
 	fetch_msg_done(f);
 }
 
@@ -483,6 +509,8 @@ static int stream_step(struct fetch_ctx *f)
 static void fetch_finish(struct fetch_ctx *f)
 {
 	struct imap_cmd *cmd = f->cmd;
+	if (!conn_is_closing(f->s->conn))
+		write_line(f);
 	if (f->no_text != NULL)
 		imap_cmd_no(cmd, "%s", f->no_text);
 	else if (f->expunge_issued)
@@ -548,6 +576,7 @@ static int fetch_continue(struct imap_cmd *cmd)
 			 * other connections before going on. */
 			if (f->req.needs_cache && ++f->since_yield > FETCH_MSGS_PER_TURN) {
 				f->since_yield = 0;
+				write_line(f);
 				if (fetch_yield(f) > 0) {
 					cmd->resume = fetch_continue;
 					return 0;
@@ -568,6 +597,7 @@ static int fetch_continue(struct imap_cmd *cmd)
 		}
 		end_message(f);
 	}
+	write_line(f);
 	cmd->resume = fetch_continue;
 	return 0;
 io_error:
