@@ -56,15 +56,16 @@ static int ensure_loaded(struct imap_search_msg *m, bool need_all)
 	return m->loaded > 0 ? 1 : m->loaded == -2 ? 0 : -1;
 }
 
-/* 0 if the search index rules the message out for key; -1 if it has to
- * be read and checked (a candidate, or newer than the index, or no index
- * answer for this key). The index only ever rules out messages that do
- * not match, so the answer is always the scan's. */
+/* The search index's answer for key: 1 (an exact hit), 0 (ruled out), or
+ * -1 if the message has to be read and checked (a candidate, newer than
+ * the index, or no index answer for this key). The index gives exactly
+ * what the scan would. */
 static int index_answer(const struct imap_search_key *key, const struct imap_search_msg *m)
 {
-	if (key->hits == NULL || m->msg->blob_id > key->hits->indexed_upto ||
-	    store_search_hits_contain(key->hits, m->msg->blob_id))
+	if (key->hits == NULL || m->msg->blob_id > key->hits->indexed_upto)
 		return -1;
+	if (store_search_hits_contain(key->hits, m->msg->blob_id))
+		return key->hits->exact ? 1 : -1;
 	return 0;
 }
 
@@ -315,7 +316,8 @@ static int index_field(const struct imap_search_key *key)
 			if (strcasecmp(key->field, fields[i].name) == 0)
 				f = (int)fields[i].f;
 	}
-	if (f >= 0 && !store_search_needle_indexable(key->needle.p, key->needle.len))
+	if (f >= 0 && !store_search_field_exact((enum store_search_field)f) &&
+	    !store_search_needle_indexable(key->needle.p, key->needle.len))
 		f = -1;
 	return f;
 }

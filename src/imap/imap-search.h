@@ -80,7 +80,7 @@ struct imap_search_key {
 	struct str needle;                /* HEADER/BODY/TEXT: case-folded UTF-8 */
 	struct imap_search_key *children; /* NOT: 1, OR: 2, AND: nchildren */
 	size_t nchildren;
-	/* HEADER/BODY/TEXT: the search index's candidates (NULL: none, every
+	/* HEADER/BODY/TEXT: the search index's hits (NULL: none, every
 	 * message is scanned): set by the caller before evaluation, owned by
 	 * the caller. Only candidates and messages whose blob id is above
 	 * hits->indexed_upto are read. */
@@ -163,10 +163,11 @@ void imap_search_msg_free(struct imap_search_msg *m);
 int imap_search_match(const struct imap_search_program *prog, struct imap_search_msg *m,
                       const struct imap_seqset *saved, int64_t now);
 
-/* The search index (store_search_find) narrows HEADER keys on Subject,
- * From, To, Cc and Bcc, BODY and TEXT keys whose needle has at least
- * three characters down to candidates, which are then read and checked;
- * other keys read every message. */
+/* The search index (store_search_find) answers HEADER keys on Subject,
+ * From, To, Cc and Bcc (any needle) without reading messages, and
+ * narrows BODY and TEXT keys whose needle has at least three characters
+ * down to candidates, which are then read and checked. Other keys read
+ * every message (header keys only its header). */
 struct imap_search_index {
 	struct store_search_hits *hits; /* one per answered key */
 	size_t count;
@@ -175,9 +176,9 @@ struct imap_search_index {
 /* True if some key of the program can be answered by the index. */
 bool imap_search_index_useful(const struct imap_search_program *prog);
 
-/* Looks up every key the index can narrow and points the key at its
- * candidates (imap_search_match then reads only those and the messages
- * newer than the index).
+/* Looks up every key the index can answer or narrow and points the key
+ * at its hits (imap_search_match then reads only candidates and the
+ * messages newer than the index).
  * On -1 (store error set) no key uses the index; free ix_r either way.
  * The caller brings the index up to date first (store_search_update) if
  * it wants fewer messages scanned. */

@@ -428,6 +428,12 @@ static size_t fill_inbuf(struct imap_session *s)
 	if (buf_reserve(&s->inbuf, IMAP_READ_CHUNK) < 0)
 		return 0;
 	size_t n = conn_read(s->conn, s->inbuf.data + s->inbuf.len, IMAP_READ_CHUNK);
+	if (n == 0 && s->inbuf.len == 0) {
+		/* Nothing came (the usual end of a read, and every wait in
+		 * IDLE): an idle session keeps no input buffer. */
+		buf_free(&s->inbuf);
+		return 0;
+	}
 	s->inbuf.len += n;
 	s->inbuf.data[s->inbuf.len] = '\0';
 	return n;
@@ -449,7 +455,7 @@ static void process_input(struct imap_session *s)
 static void process_input_loop(struct imap_session *s)
 {
 	while (!conn_is_closing(s->conn) && (s->cmd == NULL || s->sasl_waiting || s->idling) &&
-	       s->delay_timer == NULL && !imap_view_loading(s)) {
+	       s->delay_timer == NULL) {
 		if (s->inbuf.len == 0) {
 			buf_free(&s->inbuf);
 			/* Do not take new work while the client is not

@@ -63,7 +63,7 @@
 
 /* Bump when what is indexed changes: an index of another format is
  * dropped and rebuilt. */
-#define SEARCH_FORMAT 2
+#define SEARCH_FORMAT 3
 /* Messages per indexing transaction. */
 #define SEARCH_BATCH 256
 /* Larger messages are not searched as text (as IMAP's scanning search). */
@@ -97,7 +97,13 @@ static const char SCHEMA[] =
 	"  docs INTEGER NOT NULL);"  /* rows in search_fts, live or not */
 	"CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5("
 	"  text, content='', columnsize=0, detail=none,"
-	"  tokenize='trigram case_sensitive 1');";
+	"  tokenize='trigram case_sensitive 1');"
+	/* The folded values of header_fields[] (NULL: no such field), as
+	 * BLOBs so instr() compares bytes like memmem. A message without a
+	 * row (too large) matches no header key, as in the scan. */
+	"CREATE TABLE IF NOT EXISTS search_hdr ("
+	"  blob_id INTEGER PRIMARY KEY,"
+	"  subj BLOB, hfrom BLOB, hto BLOB, hcc BLOB, hbcc BLOB);";
 
 static int64_t now_ms(void)
 {
@@ -144,7 +150,8 @@ static int reset_index(sqlite3 *db)
 {
 	char sql[256];
 	snprintf(sql, sizeof(sql),
-		 "DROP TABLE IF EXISTS search_fts; DROP TABLE IF EXISTS search_state;");
+		 "DROP TABLE IF EXISTS search_fts; DROP TABLE IF EXISTS search_hdr;"
+		 " DROP TABLE IF EXISTS search_state;");
 	if (ss_exec(db, sql) < 0 || ss_exec(db, SCHEMA) < 0)
 		return -1;
 	snprintf(sql, sizeof(sql), "INSERT INTO search_state VALUES (1, %d, 0, 0)", SEARCH_FORMAT);
@@ -225,21 +232,41 @@ static int ss_open(struct store_user *u, sqlite3 **db_r)
 /* ------------------------------------------------------------------ */
 /* what is indexed */
 
+#define NFIELDS (sizeof(header_fields) / sizeof(header_fields[0]))
+
 struct ss_doc {
-	struct buf text;     /* every segment, folded, one after the other */
+	bool ok;                  /* the message was read: it gets a search_hdr row */
+	struct buf text;          /* every segment, folded, one after the other */
+	struct buf field[NFIELDS]; /* folded values of header_fields[], NULs kept */
+	bool present[NFIELDS];
 	struct buf tmp, folded;
 };
 
 static void doc_init(struct ss_doc *d)
 {
+	memset(d, 0, sizeof(*d));
 	buf_init(&d->text, SEARCH_TEXT_MAX);
+	for (size_t i = 0; i < NFIELDS; i++)
+		buf_init(&d->field[i], SEARCH_TEXT_MAX);
 	buf_init(&d->tmp, SEARCH_TEXT_MAX);
 	buf_init(&d->folded, SEARCH_TEXT_MAX);
+}
+
+static void doc_reset(struct ss_doc *d)
+{
+	d->ok = false;
+	buf_reset(&d->text);
+	for (size_t i = 0; i < NFIELDS; i++) {
+		buf_reset(&d->field[i]);
+		d->present[i] = false;
+	}
 }
 
 static void doc_free(struct ss_doc *d)
 {
 	buf_free(&d->text);
+	for (size_t i = 0; i < NFIELDS; i++)
+		buf_free(&d->field[i]);
 	buf_free(&d->tmp);
 	buf_free(&d->folded);
 }
@@ -272,13 +299,17 @@ static int doc_fold(struct ss_doc *d)
  * keeps each distinct trigram once per message. */
 static int doc_extract(struct ss_doc *d, const char *msg, size_t len, const struct mime_cache *c)
 {
-	for (size_t i = 0; i < sizeof(header_fields) / sizeof(header_fields[0]); i++) {
+	for (size_t i = 0; i < NFIELDS; i++) {
 		buf_reset(&d->tmp);
 		int r = mime_header_decoded(msg, len, c, header_fields[i], &d->tmp);
 		if (r < 0)
 			return -1;
-		if (r > 0 && doc_fold(d) < 0)
+		if (r == 0)
+			continue;
+		if (doc_fold(d) < 0 ||
+		    buf_append(&d->field[i], d->folded.data ? d->folded.data : "", d->folded.len) < 0)
 			return -1;
+		d->present[i] = true;
 	}
 	buf_reset(&d->tmp);
 	if (mime_header_text_utf8(msg, len, c, &d->tmp) < 0 || doc_fold(d) < 0)
@@ -295,7 +326,7 @@ static int doc_extract(struct ss_doc *d, const char *msg, size_t len, const stru
 static void doc_load(struct ss_doc *d, struct sq_user *s, uint64_t blob_id, uint64_t size,
 		     const void *cache, size_t cache_len)
 {
-	buf_reset(&d->text);
+	doc_reset(d);
 	char path[4096];
 	if (size > SEARCH_MAX_MESSAGE || sq_blob_path(s, blob_id, path, sizeof(path)) < 0)
 		return;
@@ -317,8 +348,10 @@ static void doc_load(struct ss_doc *d, struct sq_user *s, uint64_t blob_id, uint
 	if (!ok)
 		ok = mime_cache_build(msg, size, &built) > 0 &&
 		     mime_cache_open(&mc, built.data, built.len) > 0;
-	if (ok && doc_extract(d, msg, size, &mc) < 0)
-		buf_reset(&d->text);
+	if (ok && doc_extract(d, msg, size, &mc) > 0)
+		d->ok = true;
+	else
+		doc_reset(d);
 	buf_free(&built);
 	if (map != NULL)
 		munmap(map, size);
@@ -395,9 +428,13 @@ static int index_batch(struct store_user *u, sqlite3 *db, struct ss_doc *d, bool
 	}
 	sqlite3_finalize(st);
 	st = NULL;
+	sqlite3_stmt *hst = NULL;
 	if (ret > 0 && n > 0 &&
-	    sqlite3_prepare_v2(db, "INSERT INTO search_fts (rowid, text) VALUES (?1, ?2)", -1, &st,
-			       NULL) != SQLITE_OK)
+	    (sqlite3_prepare_v2(db, "INSERT INTO search_fts (rowid, text) VALUES (?1, ?2)", -1, &st,
+				NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO search_hdr (blob_id, subj, hfrom, hto,"
+				    " hcc, hbcc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+				-1, &hst, NULL) != SQLITE_OK))
 		ret = ss_fail(db, "prepare index insert");
 	for (size_t i = 0; i < n && ret > 0; i++) {
 		doc_load(d, sq(u), rows[i].id, rows[i].size, rows[i].cache, rows[i].cache_len);
@@ -407,8 +444,22 @@ static int index_batch(struct store_user *u, sqlite3 *db, struct ss_doc *d, bool
 				  SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			ret = ss_fail(db, "index insert");
+		if (ret < 0 || !d->ok)
+			continue;
+		sqlite3_reset(hst);
+		sqlite3_bind_int64(hst, 1, (int64_t)rows[i].id);
+		for (size_t f = 0; f < NFIELDS; f++) {
+			if (d->present[f])
+				sqlite3_bind_blob(hst, (int)f + 2, d->field[f].data ? d->field[f].data : "",
+						  (int)d->field[f].len, SQLITE_STATIC);
+			else
+				sqlite3_bind_null(hst, (int)f + 2);
+		}
+		if (sqlite3_step(hst) != SQLITE_DONE)
+			ret = ss_fail(db, "index insert");
 	}
 	sqlite3_finalize(st);
+	sqlite3_finalize(hst);
 	if (ret > 0 && n > 0) {
 		char sql[160];
 		snprintf(sql, sizeof(sql),
@@ -597,16 +648,35 @@ static int needle_query(const char *needle, size_t len, struct buf *q)
 	return use > 0 ? 1 : -1;
 }
 
+/* Queries for the header fields: exact, from search_hdr (with the
+ * trigrams first when the needle has them), joined with the live blobs. */
+#define HDR_LIVE " AND EXISTS (SELECT 1 FROM st.blob b WHERE b.id = h.blob_id) ORDER BY 1"
+#define HDR_FTS(col)                                                                       \
+	"SELECT h.blob_id FROM search_fts f JOIN search_hdr h ON h.blob_id = f.rowid"      \
+	" WHERE search_fts MATCH ?1 AND instr(h." col ", ?2) > 0" HDR_LIVE
+#define HDR_SCAN(col) "SELECT h.blob_id FROM search_hdr h WHERE instr(h." col ", ?2) > 0" HDR_LIVE
+static const char *const hdr_fts_sql[] = {
+	HDR_FTS("subj"), HDR_FTS("hfrom"), HDR_FTS("hto"), HDR_FTS("hcc"), HDR_FTS("hbcc"),
+};
+static const char *const hdr_scan_sql[] = {
+	HDR_SCAN("subj"), HDR_SCAN("hfrom"), HDR_SCAN("hto"), HDR_SCAN("hcc"), HDR_SCAN("hbcc"),
+};
+
+bool store_search_field_exact(enum store_search_field field)
+{
+	return field <= STORE_SEARCH_BCC;
+}
+
 int store_search_find(struct store_user *u, enum store_search_field field, const char *needle,
 		      size_t len, struct store_search_hits *hits_r)
 {
 	memset(hits_r, 0, sizeof(*hits_r));
-	/* One index answers every field: it only rules messages out. */
-	if ((unsigned)field > STORE_SEARCH_TEXT || !store_search_needle_indexable(needle, len))
+	bool exact = (unsigned)field <= STORE_SEARCH_BCC;
+	bool trigrams = store_search_needle_indexable(needle, len);
+	if ((unsigned)field > STORE_SEARCH_TEXT || (!exact && !trigrams))
 		return store_fail(STORE_ERR_INTERNAL, "Needle cannot use the search index");
 	struct buf q = BUF_INIT(0);
-	int ret = needle_query(needle, len, &q);
-	if (ret < 0) {
+	if (trigrams && needle_query(needle, len, &q) < 0) {
 		buf_free(&q);
 		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
 	}
@@ -615,20 +685,24 @@ int store_search_find(struct store_user *u, enum store_search_field field, const
 		buf_free(&q);
 		return -1;
 	}
+	const char *sql = !exact ? "SELECT rowid FROM search_fts WHERE search_fts MATCH ?1"
+				   " AND EXISTS (SELECT 1 FROM st.blob b"
+				   " WHERE b.id = search_fts.rowid) ORDER BY rowid" :
+			  trigrams ? hdr_fts_sql[field] : hdr_scan_sql[field];
 	/* One read transaction: `upto` and the hits are one snapshot. */
 	int64_t upto = 0;
-	ret = ss_exec(db, "BEGIN");
+	int ret = ss_exec(db, "BEGIN");
 	if (ret > 0)
 		ret = get_int(db, "SELECT upto FROM search_state WHERE id = 1", &upto);
 	sqlite3_stmt *st = NULL;
-	if (ret > 0 && sqlite3_prepare_v2(db, "SELECT rowid FROM search_fts WHERE search_fts MATCH ?1"
-					      " AND EXISTS (SELECT 1 FROM st.blob b"
-					      " WHERE b.id = search_fts.rowid) ORDER BY rowid",
-					  -1, &st, NULL) != SQLITE_OK)
+	if (ret > 0 && sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		ret = ss_fail(db, "prepare search");
 	if (ret > 0) {
 		int rc;
-		sqlite3_bind_text(st, 1, buf_cstr(&q), (int)q.len, SQLITE_STATIC);
+		if (trigrams)
+			sqlite3_bind_text(st, 1, buf_cstr(&q), (int)q.len, SQLITE_STATIC);
+		if (exact)
+			sqlite3_bind_blob(st, 2, len ? needle : "", (int)len, SQLITE_STATIC);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 			if (hits_push(hits_r, (uint64_t)sqlite3_column_int64(st, 0)) < 0) {
 				ret = -1;
@@ -646,6 +720,7 @@ int store_search_find(struct store_user *u, enum store_search_field field, const
 		return -1;
 	}
 	hits_r->indexed_upto = (uint64_t)upto;
+	hits_r->exact = exact;
 	return 1;
 }
 

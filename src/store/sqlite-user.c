@@ -138,7 +138,9 @@ static void db_close(struct sq_user *s)
 {
 	for (unsigned i = 0; i < s->nstmts; i++)
 		sqlite3_finalize(s->stmts[i].stmt);
-	s->nstmts = 0;
+	free(s->stmts);
+	s->stmts = NULL;
+	s->nstmts = s->cap_stmts = 0;
 	sqlite3_close(s->db);
 	s->db = NULL;
 }
@@ -215,6 +217,17 @@ sqlite3_stmt *sq_stmt(struct sq_user *s, const char *sql)
 	if (rc != SQLITE_OK) {
 		sq_fail(s, rc, "prepare");
 		return NULL;
+	}
+	if (s->nstmts == s->cap_stmts && s->cap_stmts < SQ_STMT_CACHE) {
+		unsigned cap = s->cap_stmts ? s->cap_stmts * 2 : 16;
+		struct sq_stmt_slot *v = realloc(s->stmts, cap * sizeof(*v));
+		if (v == NULL) {
+			sqlite3_finalize(st);
+			store_fail(STORE_ERR_INTERNAL, "Out of memory");
+			return NULL;
+		}
+		s->stmts = v;
+		s->cap_stmts = cap;
 	}
 	/* The cache is sized above the number of distinct statements; should
 	 * it ever fill, the oldest slot is reused. */
@@ -421,7 +434,8 @@ static int db_open(const char *dir, bool create, sqlite3 **db_r)
 		return store_fail(STORE_ERR_TEMPFAIL, "Cannot open the mailbox store");
 	}
 	/* Memory per connection (one per open user, possibly thousands):
-	 * no lookaside slots (~120 KiB each by default, used or not).
+	 * no lookaside slots (~120 KiB each by default, used or not; the
+	 * Debian build omits lookaside already, others may not).
 	 * Closing does not checkpoint: a checkpoint at close syncs twice
 	 * and deletes the WAL, which the next open creates and syncs again.
 	 * SQLite's auto-checkpoint at commit keeps the WAL bounded. */
@@ -537,9 +551,7 @@ static int sqlite_user_open(struct store_user *u)
 	s->last_used = now_mono_ms();
 	s->data_version = data_version(s->db);
 	if (load_known(s, &s->known, &s->nknown) < 0) {
-		for (unsigned i = 0; i < s->nstmts; i++)
-			sqlite3_finalize(s->stmts[i].stmt);
-		sqlite3_close(s->db);
+		db_close(s);
 		pthread_mutex_destroy(&s->lock);
 		free(s->dir);
 		free(u->tmp_dir);

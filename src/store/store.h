@@ -555,15 +555,17 @@ enum store_search_field {
 	STORE_SEARCH_TEXT,
 };
 
-/* Candidates for one needle: the live blobs (ascending) among those with
- * id <= indexed_upto that MAY contain it in that field; every one that
- * does is among them (a superset: the caller checks each candidate by
- * reading it). Blobs with an id above indexed_upto are not indexed yet:
- * the caller checks those messages too. */
+/* The answer for one needle among the blobs with id <= indexed_upto: the
+ * live blobs (ascending) whose field contains it (exact), or, for BODY
+ * and TEXT, the candidates that MAY contain it: every one that does is
+ * among them (a superset: the caller reads and checks each candidate).
+ * Blobs with an id above indexed_upto are not indexed yet: the caller
+ * checks those messages itself. */
 struct store_search_hits {
 	uint64_t *blob_ids;
 	size_t count, cap;
 	uint64_t indexed_upto;
+	bool exact;
 };
 
 /* True if the index can narrow a search for this (already case-folded)
@@ -577,11 +579,13 @@ bool store_search_needle_indexable(const char *needle, size_t len);
  * (it never takes the store's write lock) and with other indexers. */
 int store_search_update(struct store_user *u, unsigned budget_ms, bool *caught_up_r);
 
-/* Finds the candidates for needle (case-folded UTF-8,
- * store_search_needle_indexable) in `field`. Free with
- * store_search_hits_free. */
+/* Finds the blobs (SUBJECT..BCC: any needle, exact) or the candidates
+ * (BODY, TEXT: a needle that is store_search_needle_indexable) for a
+ * case-folded UTF-8 needle in `field`. Free with store_search_hits_free. */
 int store_search_find(struct store_user *u, enum store_search_field field, const char *needle,
 		      size_t len, struct store_search_hits *hits_r);
+/* True for the fields answered exactly, whatever the needle. */
+bool store_search_field_exact(enum store_search_field field);
 bool store_search_hits_contain(const struct store_search_hits *h, uint64_t blob_id);
 void store_search_hits_free(struct store_search_hits *h);
 
