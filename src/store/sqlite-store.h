@@ -18,11 +18,13 @@ struct sq_user {
 	pthread_mutex_t lock;
 	sqlite3 *db;
 	char *dir;                /* data_dir/users/<key> */
-	struct {
+	/* The statement cache: allocated with the connection, freed when
+	 * it closes, so a user whose connection is closed costs little. */
+	struct sq_stmt_slot {
 		const char *sql;  /* the literal's address is the key */
 		sqlite3_stmt *stmt;
-	} stmts[SQ_STMT_CACHE];
-	unsigned nstmts;
+	} *stmts;
+	unsigned nstmts, cap_stmts;
 	int64_t data_version;     /* PRAGMA data_version at the last refresh;
 				   * -1 after a reopen (compare everything) */
 	int64_t last_used;        /* CLOCK_MONOTONIC ms, set by sq_unlock */
