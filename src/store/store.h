@@ -136,9 +136,10 @@ int store_user_exists(const char *user_key);
 
 /* Closes the database connections of open users that were not used for
  * idle_seconds (they are reopened on the next use), so an idle user costs
- * a few hundred bytes instead of ~150 KiB. The notify thread of
- * store_notify_listen does this by itself (60 s idle, checked every 15 s);
- * other long-running processes may call it. Returns how many it closed. */
+ * a few hundred bytes instead of 50-70 KiB. The notify thread of
+ * store_notify_listen does this by itself (2 s idle, checked every
+ * second); other long-running processes may call it. Returns how many it
+ * closed. */
 unsigned store_release_idle(unsigned idle_seconds);
 /* The same with a threshold in milliseconds. Also closes parked handles
  * (see store_user_unref) unused for idle_ms. */
@@ -372,9 +373,9 @@ struct store_append_req {
 
 /* Appends one message to a selectable mailbox. The blob is consumed (the
  * pointer is set to NULL) whether it succeeds or not. Durability: the file
- * is fsync'd, renamed into place, its directory fsync'd, then the rows
- * are inserted and the transaction committed with synchronous=FULL; only
- * then does it return 1. The message gets a new UID and modseq, the
+ * is renamed into place, then it and its directory are fsync'd, then the
+ * rows are inserted and the transaction committed with synchronous=FULL;
+ * only then does it return 1. The message gets a new UID and modseq, the
  * mailbox's counters and the user's quota are updated in the same
  * transaction, the mime cache is built and stored. Errors: NONEXISTENT,
  * NOPERM (\Noselect), OVERQUOTA, BADNAME (keyword), LIMIT, TEMPFAIL. */
