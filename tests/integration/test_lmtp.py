@@ -4,6 +4,7 @@ syntax, over-long lines, bad sequence, size limits), the UNIX socket, plus
 addressing, and that what was stored reads back byte for byte over IMAP
 with the added Return-Path/Delivered-To fields."""
 import imaplib
+import os
 import re
 import smtplib
 import socket
@@ -553,4 +554,56 @@ def test_concurrent_connections_to_one_user(d):
     assert sorted(uid for uid, _, _ in stored) == list(range(1, 101))
     subjects = sorted(re.search(rb"Subject: (c\d+-\d+)", body).group(1) for _, _, body in stored)
     assert subjects == sorted(b"c%d-%d" % (k, i) for k in range(4) for i in range(25))
+    assert d.cli("fsck", USER).returncode == 0
+
+
+def store_dbs_open(d):
+    """The store.db files roostd has open (its parked or referenced users)."""
+    fd_dir = "/proc/%d/fd" % d.proc.pid
+    out = set()
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.endswith("/store.db"):
+            out.add(target)
+    return out
+
+
+def lmtp_deliver(c, subject):
+    """One pipelined transaction on an open Lmtp; returns the UID saved."""
+    c.send("MAIL FROM:<s@example.org>\r\nRCPT TO:<%s>\r\nDATA\r\n" % USER)
+    assert c.reply()[0].startswith("250")
+    assert c.reply()[0].startswith("250")
+    assert c.reply()[0].startswith("354")
+    c.send(message(subject) + ".\r\n")
+    final = c.reply()[0]
+    m = re.fullmatch(r"250 2\.0\.0 <%s> Saved as UID (\d+)" % re.escape(USER), final)
+    assert m, final
+    return int(m.group(1))
+
+
+def test_store_kept_open_between_deliveries_then_closed_when_idle(d):
+    """The recipient's store stays open (parked) after a delivery, sees what
+    another process (roost deliver) committed meanwhile, is closed after a
+    few idle seconds, and is opened again by the next delivery."""
+    c = Lmtp(d.ports["lmtp"])
+    c.cmd("LHLO mta")
+    assert lmtp_deliver(c, "parked one") == 1
+    assert len(store_dbs_open(d)) == 1
+    d.cli("deliver", "-u", USER, input=message("by the cli").encode())
+    assert lmtp_deliver(c, "parked three") == 3
+    stored = imap_fetch_all(d, USER)
+    assert [uid for uid, _, _ in stored] == [1, 2, 3]
+    for (_, _, body), subject in zip(stored, ("parked one", "by the cli", "parked three")):
+        assert body.endswith(message(subject).encode())
+    deadline = time.monotonic() + 15
+    while store_dbs_open(d) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert store_dbs_open(d) == set()
+    assert lmtp_deliver(c, "reopened four") == 4
+    c.cmd("QUIT")
+    c.close()
+    assert [uid for uid, _, _ in imap_fetch_all(d, USER)] == [1, 2, 3, 4]
     assert d.cli("fsck", USER).returncode == 0
