@@ -166,3 +166,23 @@ def test_short_needles_and_chinese(imap_env):
     assert uids(c, "SUBJECT ab") == [3]
     assert uids(c, 'BODY "xy z"') == [3]
     assert uids(c, 'BODY "y z"') == [3]
+
+
+def test_roostd_indexes_new_mail_in_the_background(imap_env):
+    import time
+    for i in range(5):
+        imap_env.deliver(simple_message("bg %d" % i, "background text %d" % i))
+    # No SEARCH: roostd's indexer thread picks the deliveries up a few
+    # seconds after they stop.
+    deadline = time.monotonic() + 20
+    state = None
+    while time.monotonic() < deadline:
+        if os.path.exists("%s/search.db" % user_dir(imap_env)):
+            state = index_state(imap_env)
+            if state[1] >= 5:
+                break
+        time.sleep(0.3)
+    assert state is not None and state[1] >= 5 and state[2] == 5, state
+    c = imap_env.connect()
+    c.ok("SELECT INBOX")
+    assert uids(c, "BODY \"text 3\"") == [4]
