@@ -3,8 +3,9 @@
  *
  * The input is split at LF into command lines, each parsed; the parsed
  * views must lie inside the line. The whole input is also run through
- * the stuffer in two chunkings, which must give identical output that
- * ends in ".\r\n" and contains no bare LF. */
+ * the stuffer in two chunkings, and in a third with RETR's fast path
+ * (pop3_stuffer_pass), which must give identical output that ends in
+ * ".\r\n" and contains no bare LF. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,11 @@ static void check_view(struct str line, struct str v)
 		abort();
 }
 
-static void stuff(const uint8_t *data, size_t size, size_t chunk, bool top, struct buf *out)
+/* With `pass`, chunks that pop3_stuffer_pass() accepts are copied as
+ * they are (what RETR sends by file segment or copy); the output must not
+ * differ from the byte-wise stuffer's. */
+static void stuff(const uint8_t *data, size_t size, size_t chunk, bool top, bool pass,
+		  struct buf *out)
 {
 	struct pop3_stuffer st;
 	if (top)
@@ -32,7 +37,13 @@ static void stuff(const uint8_t *data, size_t size, size_t chunk, bool top, stru
 		pop3_stuffer_init(&st);
 	for (size_t off = 0; off < size && !pop3_stuffer_done(&st); off += chunk) {
 		size_t n = size - off < chunk ? size - off : chunk;
-		if (pop3_stuffer_feed(&st, (const char *)data + off, n, out) < 0)
+		const char *in = (const char *)data + off;
+		if (pass && pop3_stuffer_pass(&st, in, n)) {
+			if (buf_append(out, in, n) < 0)
+				abort();
+			continue;
+		}
+		if (pop3_stuffer_feed(&st, in, n, out) < 0)
 			abort();
 	}
 	if (pop3_stuffer_finish(&st, out) < 0)
@@ -66,10 +77,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	for (int top = 0; top < 2; top++) {
-		struct buf a = BUF_INIT(0), b = BUF_INIT(0);
-		stuff(data, size, size ? size : 1, top, &a);
-		stuff(data, size, 1 + size % 7, top, &b);
+		struct buf a = BUF_INIT(0), b = BUF_INIT(0), c = BUF_INIT(0);
+		stuff(data, size, size ? size : 1, top, false, &a);
+		stuff(data, size, 1 + size % 7, top, false, &b);
+		stuff(data, size, 1 + size % 29, top, true, &c);
 		if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0)
+			abort();
+		if (a.len != c.len || memcmp(a.data, c.data, a.len) != 0)
 			abort();
 		if (a.len < 3 || memcmp(a.data + a.len - 3, ".\r\n", 3) != 0)
 			abort();
@@ -78,6 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 		buf_free(&a);
 		buf_free(&b);
+		buf_free(&c);
 	}
 	return 0;
 }
