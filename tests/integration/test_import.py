@@ -260,3 +260,55 @@ def test_import_mbox_keeps_dovecot_and_uw_uids(d, srcdir):
     i.close()
     p = d.cli("import", "mbox", path, USER, "UW")
     assert b"0 imported, 2 already there" in p.stdout
+
+
+def test_import_in_batches_keeps_every_uid_and_reruns_clean(d, srcdir):
+    """More messages than one batch (256): listed ones keep their UIDs
+    (with gaps), unlisted ones follow; an mbox without UIDs in the same
+    run; nothing is lost, duplicated or renumbered, and a second run
+    imports nothing."""
+    root = os.path.join(srcdir, "Maildir")
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(root, sub))
+    listed, unlisted = 530, 70
+    lines = [b"3 V4242 N2000 Gabc\n"]
+    for i in range(listed):
+        name = "17000%05d.M%dP1.big" % (i, i)
+        lines.append(b"%d :%s\n" % (2 * i + 5, name.encode()))
+        write(os.path.join(root, "cur", name + ":2,S"), msg("batch %d" % i), 1700000000 + i)
+    for i in range(listed, listed + unlisted):
+        name = "17000%05d.M%dP1.big" % (i, i)
+        write(os.path.join(root, "new", name), msg("batch %d" % i), 1700000000 + i)
+    write(os.path.join(root, "dovecot-uidlist"), b"".join(lines))
+    mbox = os.path.join(srcdir, "many.mbox")
+    write(mbox, b"".join(b"From a@example.org Thu Nov 26 13:40:43 2026\n" + msg("mbox %d" % i)
+                         + b"\n" for i in range(300)))
+
+    p = d.cli("import", "maildir", root, USER)
+    assert b"UIDVALIDITY and UIDs kept" in p.stdout, p.stdout
+    d.cli("import", "mbox", mbox, USER, "Many")
+    i = Imap(d, USER)
+    assert i.select("INBOX") == 4242
+    msgs = i.messages()
+    expected = [2 * k + 5 for k in range(listed)]
+    expected += list(range(expected[-1] + 1, expected[-1] + 1 + unlisted))
+    assert sorted(msgs) == expected
+    for k, uid in enumerate(expected):
+        assert msgs[uid][2] == msg("batch %d" % k).replace(b"\n", b"\r\n")
+        assert msgs[uid][0] == ({"\\Seen"} if k < listed else set())
+    i.select("Many")
+    bodies = sorted(m[2] for m in i.messages().values())
+    assert bodies == sorted(msg("mbox %d" % k).replace(b"\n", b"\r\n") for k in range(300))
+    i.close()
+
+    p = d.cli("import", "maildir", root, USER)
+    assert b" 0 imported" in p.stdout and b"1 imported" not in p.stdout, p.stdout
+    p = d.cli("import", "mbox", mbox, USER, "Many")
+    assert b" 0 imported" in p.stdout, p.stdout
+    i = Imap(d, USER)
+    i.select("INBOX")
+    assert sorted(i.messages()) == expected
+    i.select("Many")
+    assert len(i.messages()) == 300
+    i.close()
+    assert d.cli("fsck", USER).returncode == 0
