@@ -50,6 +50,12 @@
  * one write each costs more than formatting them. */
 #define FETCH_LINE_BATCH ((size_t)16 * 1024)
 
+/* A literal of the stored octets at least this long, on a plaintext
+ * connection without COMPRESS, is queued as file segments (sendfile: no
+ * copy through user space) wherever it holds no NUL. Shorter ones are
+ * copied: one send is cheaper than three (prefix, file, rest). */
+#define FETCH_ZERO_COPY_MIN ((uint64_t)64 * 1024)
+
 enum fetch_stream_kind { STREAM_NONE, STREAM_FILE, STREAM_DECODE };
 
 struct fetch_ctx {
@@ -78,6 +84,7 @@ struct fetch_ctx {
 	/* a section being streamed */
 	enum fetch_stream_kind stream;
 	bool replace_nul;       /* STREAM_FILE into a literal: NUL -> 0x80 */
+	bool zero_copy;         /* STREAM_FILE: see FETCH_ZERO_COPY_MIN */
 	uint64_t s_off, s_left; /* raw octets of the file still to read */
 	struct imap_fetch_decoder dec;
 	uint64_t skip, take; /* decoded octets to drop, then to send */
@@ -325,6 +332,10 @@ static int emit_section(struct fetch_ctx *f, const struct imap_fetch_item *item)
 		f->stream = STREAM_FILE;
 		f->s_off = src.off + off;
 		f->s_left = len;
+		/* A TLS or DEFLATE filter must see the bytes (libevent would
+		 * map the whole range for it). */
+		f->zero_copy = len >= FETCH_ZERO_COPY_MIN && !conn_is_tls(f->s->conn) &&
+		               !conn_is_compressed(f->s->conn);
 		return 1;
 	case IMAP_SOURCE_FILTERED: {
 		if (src.len > FETCH_MAX_FILTERED_HEADER)
@@ -451,22 +462,33 @@ static void end_message(struct fetch_ctx *f)
 static int stream_step(struct fetch_ctx *f)
 {
 	if (f->stream == STREAM_FILE) {
-		/* Read through a bounded buffer rather than queueing the file:
-		 * a literal may not carry NUL octets (RFC 9051 4.3, CHAR8), and
-		 * a message APPENDed as literal8 (RFC 3516) can hold some. They
-		 * become 0x80, as Dovecot does; the length stays the same. */
+		/* One bounded piece at a time. A literal may not carry NUL
+		 * octets (RFC 9051 4.3, CHAR8), and a message APPENDed as
+		 * literal8 (RFC 3516) can hold some: they become 0x80, as
+		 * Dovecot does; the length stays the same. So a BODY piece is
+		 * read and checked before it may go out as a file segment. */
 		size_t n =
 		    f->s_left < 4 * IMAP_FETCH_CHUNK ? (size_t)f->s_left : 4 * IMAP_FETCH_CHUNK;
-		buf_reset(&f->chunk);
-		if (n > 0 && imap_fetch_read_range(f->fd, f->s_off, n, &f->chunk) < 0)
-			return -1;
-		if (n > 0 && f->replace_nul) {
+		bool as_file = f->zero_copy && n > 0 && !f->replace_nul;
+		if (n > 0 && !as_file) {
+			buf_reset(&f->chunk);
+			if (imap_fetch_read_range(f->fd, f->s_off, n, &f->chunk) < 0)
+				return -1;
 			char *p = f->chunk.data, *end = p + n;
-			while (p < end && (p = memchr(p, '\0', (size_t)(end - p))) != NULL)
-				*p++ = (char)0x80;
+			if (f->replace_nul && (p = memchr(p, '\0', n)) != NULL) {
+				do
+					*p++ = (char)0x80;
+				while (p < end && (p = memchr(p, '\0', (size_t)(end - p))) != NULL);
+			} else {
+				as_file = f->zero_copy;
+			}
 		}
-		if (n > 0)
+		if (as_file) {
+			if (conn_write_file(f->s->conn, f->fd, (off_t)f->s_off, n) < 0)
+				return -1;
+		} else if (n > 0) {
 			imap_session_write(f->s, f->chunk.data, n);
+		}
 		f->s_off += n;
 		f->s_left -= n;
 		if (f->s_left == 0)
