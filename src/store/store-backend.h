@@ -126,9 +126,11 @@ struct store_backend {
 
 extern const struct store_backend store_backend_sqlite;
 /* The embedded backend's search indexer thread (sqlite-search.c): started
- * by store_notify_listen (roostd only), stopped by store_deinit. */
+ * by store_notify_listen (roostd only), stopped by store_deinit; kick:
+ * a user's mail changed (indexed a little later; a no-op elsewhere). */
 int sq_search_indexer_start(void);
 void sq_search_indexer_stop(void);
+void sq_search_kick(struct store_user *u);
 
 /* --- errors --- */
 

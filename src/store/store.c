@@ -1378,6 +1378,8 @@ static void *notify_main(void *arg)
 			store_error(&msg);
 			log_warn("store_notify_refresh", "user=%s error=\"%s\"", key, msg);
 		}
+		/* Mail from roost deliver/import gets indexed too. */
+		sq_search_kick(u);
 		store_user_unref(&u);
 	}
 	return NULL;

@@ -6,6 +6,7 @@ import base64
 import glob
 import os
 import sqlite3
+import time
 
 from test_imap_fetch_helpers import imap_env  # noqa: F401  (fixture)
 from test_imap_fetch_helpers import search_nums, simple_message
@@ -168,21 +169,32 @@ def test_short_needles_and_chinese(imap_env):
     assert uids(c, 'BODY "y z"') == [3]
 
 
+def wait_indexed(env, count):
+    deadline = time.monotonic() + 20
+    state = None
+    while time.monotonic() < deadline:
+        if os.path.exists("%s/search.db" % user_dir(env)):
+            state = index_state(env)
+            if state[2] >= count:
+                break
+        time.sleep(0.3)
+    assert state is not None and state[2] == count, state
+
+
 def test_roostd_indexes_new_mail_in_the_background(imap_env):
-    import time
     for i in range(5):
         imap_env.deliver(simple_message("bg %d" % i, "background text %d" % i))
     # No SEARCH: roostd's indexer thread picks the deliveries up a few
     # seconds after they stop.
-    deadline = time.monotonic() + 20
-    state = None
-    while time.monotonic() < deadline:
-        if os.path.exists("%s/search.db" % user_dir(imap_env)):
-            state = index_state(imap_env)
-            if state[1] >= 5:
-                break
-        time.sleep(0.3)
-    assert state is not None and state[1] >= 5 and state[2] == 5, state
+    wait_indexed(imap_env, 5)
     c = imap_env.connect()
     c.ok("SELECT INBOX")
     assert uids(c, "BODY \"text 3\"") == [4]
+    # Mail from another process (roost deliver) to a user open here is
+    # indexed too, after its notification.
+    for i in range(3):
+        imap_env.daemon.cli("deliver", "-u", imap_env.user, "-f", "s@example.org",
+                            input=simple_message("cli %d" % i, "piped text %d" % i))
+    wait_indexed(imap_env, 8)
+    c.ok("NOOP")
+    assert uids(c, "BODY \"piped text 1\"") == [7]
