@@ -11,7 +11,7 @@ import poplib
 
 import pytest
 
-AUTH_EXTRA = "[auth]\nfail_delay_ms = 0\nmax_failures = 3\nlockout_seconds = 60\n"
+AUTH_EXTRA = "[auth]\nfail_delay_ms = 0\nmax_failures = 5\nlockout_seconds = 60\n"
 
 
 def imap_login_error(d, user, password):
@@ -43,6 +43,21 @@ def pop3_login_error(d, user, password):
     return None
 
 
+def imap_plain_error(d, user, password):
+    """AUTHENTICATE PLAIN (SASL ends in the same verification as LOGIN)."""
+    m = imaplib.IMAP4("127.0.0.1", d.ports["imap"])
+    try:
+        m.authenticate("PLAIN", lambda _: ("\0%s\0%s" % (user, password)).encode())
+    except imaplib.IMAP4.error as e:
+        return str(e)
+    finally:
+        try:
+            m.logout()
+        except Exception:
+            pass
+    return None
+
+
 def logged_in_twice(d, user, password):
     """Two logins in a row: the second one is served from the cache."""
     assert imap_login_error(d, user, password) is None
@@ -59,12 +74,16 @@ def test_changed_password_refuses_the_old_one_at_once(d):
     d.add_user("pia@example.com", "old-secret")
     logged_in_twice(d, "pia@example.com", "old-secret")
     assert pop3_login_error(d, "pia@example.com", "old-secret") is None
+    assert imap_plain_error(d, "pia@example.com", "old-secret") is None
     d.cli("user", "passwd", "pia@example.com", "--password-stdin", input="new-secret\n")
     err = imap_login_error(d, "pia@example.com", "old-secret")
     assert err is not None and "AUTHENTICATIONFAILED" in err, err
     err = pop3_login_error(d, "pia@example.com", "old-secret")
     assert err is not None and "[AUTH]" in err, err
+    err = imap_plain_error(d, "pia@example.com", "old-secret")
+    assert err is not None and "AUTHENTICATIONFAILED" in err, err
     logged_in_twice(d, "pia@example.com", "new-secret")
+    assert imap_plain_error(d, "pia@example.com", "new-secret") is None
 
 
 def test_revoked_app_password_is_refused_at_once(d):
@@ -99,7 +118,7 @@ def test_disabled_account_and_protocol_switch_are_refused(d):
 def test_lockout_still_applies_to_a_cached_password(d):
     d.add_user("tia@example.com", "tia-secret")
     logged_in_twice(d, "tia@example.com", "tia-secret")
-    for _ in range(3):
+    for _ in range(5):
         err = imap_login_error(d, "tia@example.com", "wrong")
         assert err is not None and "AUTHENTICATIONFAILED" in err, err
     err = imap_login_error(d, "tia@example.com", "tia-secret")
