@@ -76,6 +76,9 @@
 #define SEARCH_QUIET_MS 2000
 #define SEARCH_MAX_DELAY_MS 30000
 #define SEARCH_QUEUE 256
+/* The index starts over when its rows outnumber twice the live messages
+ * plus this many. */
+#define SEARCH_COMPACT_SLACK 1000
 
 /* U+FFFF stands in for NUL in indexed text (FTS5 text stops at NUL); a
  * needle that contains either is answered by scanning alone. */
@@ -488,7 +491,7 @@ static int maybe_compact(sqlite3 *db, bool *reset_r)
 	if (get_int(db, "SELECT docs FROM search_state WHERE id = 1", &docs) < 0 ||
 	    get_int(db, "SELECT count(*) FROM st.blob", &live) < 0)
 		return -1;
-	if (docs <= 2 * live + 10000)
+	if (docs <= 2 * live + SEARCH_COMPACT_SLACK)
 		return 1;
 	log_info("store_search_compact", "docs=%lld live=%lld", (long long)docs, (long long)live);
 	*reset_r = true;

@@ -1,0 +1,94 @@
+/* Unit tests for the store's search index: roostd's indexer thread indexes
+ * appended mail by itself, and starts the index over once the rows of
+ * expunged messages outnumber the live ones. */
+#include <sqlite3.h>
+#include <time.h>
+
+#include "test-store-util.h"
+
+static int64_t state_value(const char *column)
+{
+	char path[400], sql[100];
+	snprintf(path, sizeof(path), "%s/users/alice/search.db", tsu_dir);
+	snprintf(sql, sizeof(sql), "SELECT %s FROM search_state", column);
+	sqlite3 *db = NULL;
+	int64_t v = -1;
+	if (access(path, F_OK) == 0 && sqlite3_open(path, &db) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW)
+				v = sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+		}
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+/* Waits up to 15 s for search_state.docs to become `docs`. */
+static bool wait_docs(int64_t docs)
+{
+	for (int i = 0; i < 150; i++) {
+		if (state_value("docs") == docs)
+			return true;
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+static void append_many(struct store_user *u, uint64_t mailbox_id, unsigned n)
+{
+	struct store_blob *blobs[100];
+	struct store_append_req reqs[100];
+	uint32_t uids[100], uv;
+	for (unsigned done = 0; done < n;) {
+		unsigned k = n - done < 100 ? n - done : 100;
+		for (unsigned i = 0; i < k; i++) {
+			char text[200];
+			snprintf(text, sizeof(text), "Subject: number %u\r\n\r\nwombat %u\r\n", done + i,
+				 done + i);
+			CHECK(store_blob_begin(u, true, &blobs[i]) == 1);
+			CHECK(store_blob_write(blobs[i], text, strlen(text)) == 1);
+			reqs[i] = (struct store_append_req){0};
+		}
+		CHECK(store_append_multi(u, mailbox_id, blobs, reqs, k, uids, &uv) == 1);
+		done += k;
+	}
+}
+
+TEST(indexer_thread_indexes_and_compacts)
+{
+	struct store_user *u = tsu_setup();
+	CHECK(u != NULL);
+	char err[200];
+	CHECK(store_notify_listen(err, sizeof(err)) == 1);
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	append_many(u, inbox, 1100);
+	/* No search: the thread indexes 2 s after the appends stop. */
+	CHECK(wait_docs(1100));
+	CHECK(state_value("upto") >= 1100);
+
+	CHECK(store_expunge(u, inbox, NULL, false, NULL) == 1);
+	append_many(u, inbox, 3);
+	/* 1,103 rows for 3 live messages: the index starts over. */
+	CHECK(wait_docs(3));
+	struct store_search_hits h;
+	CHECK(store_search_find(u, STORE_SEARCH_SUBJECT, "number ", 7, &h) == 1);
+	CHECK(h.exact && h.count == 3);
+	store_search_hits_free(&h);
+	/* the expunged ones are gone; the live one is a BODY candidate */
+	CHECK(store_search_find(u, STORE_SEARCH_SUBJECT, "number 110", 10, &h) == 1);
+	CHECK(h.count == 0);
+	store_search_hits_free(&h);
+	CHECK(store_search_find(u, STORE_SEARCH_SUBJECT, "number 1099", 11, &h) == 1);
+	CHECK(h.count == 0);
+	store_search_hits_free(&h);
+	CHECK(store_search_find(u, STORE_SEARCH_BODY, "wombat 2", 8, &h) == 1);
+	CHECK(!h.exact && h.count == 1);
+	store_search_hits_free(&h);
+	tsu_teardown(&u);
+}
+
+UNIT_MAIN()
