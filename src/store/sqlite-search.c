@@ -48,6 +48,7 @@
 #include "sqlite-store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,7 +505,8 @@ static int maybe_compact(sqlite3 *db, bool *reset_r)
 	return 1;
 }
 
-static volatile bool ix_stopping;
+/* Read by indexing loops on any thread, set by sq_search_indexer_stop. */
+static atomic_bool ix_stopping;
 
 /* Indexes until caught up, deadline_ms (monotonic; 0: none) passes, or
  * the indexer thread is told to stop. *caught_up_r (may be NULL). */
@@ -764,10 +766,13 @@ static unsigned ix_count;
 
 void sq_search_kick(struct store_user *u)
 {
-	if (!ix_running || ix_pid != getpid())
-		return;
 	int64_t now = now_ms();
 	pthread_mutex_lock(&ix_lock);
+	if (!ix_running || ix_pid != getpid()) {
+		/* Not roostd: the first SEARCH indexes. */
+		pthread_mutex_unlock(&ix_lock);
+		return;
+	}
 	unsigned i;
 	for (i = 0; i < ix_count; i++)
 		if (strcmp(ix_queue[i].key, u->key) == 0)
