@@ -20,8 +20,9 @@
  *
  * Threading. auth_init/auth_deinit run once in the main thread. Every other
  * function is thread-safe. Functions marked BLOCKING touch the disk or hash a
- * password (tens of milliseconds): in roostd call them only from the thread
- * pool (conn_run_async), never on an event loop thread. Functions not marked
+ * password (tens of milliseconds): in roostd call them only from a thread
+ * pool, never on an event loop thread (logins: the cpu pool,
+ * conn_run_async_cpu; lookups such as LMTP's: conn_run_async). Functions not marked
  * BLOCKING are cheap, in-memory, and fine on an event loop.
  *
  * Return convention (unless stated): -1 error, 0 not found, 1 done. Errors
@@ -148,7 +149,10 @@ struct auth_result {
  * password matched: account state, require_app_password (mail protocols
  * IMAP/POP3/SMTP only), and the protocol switch. App passwords are accepted
  * only for IMAP/POP3/SMTP; a successful app-password login records last
- * use (time, protocol, IP). Failures are counted and logged, one line:
+ * use (time, protocol, IP). A password that verified less than
+ * auth.cache_ttl seconds ago for this account, against a credential whose
+ * stored form has not changed since, skips the hash (the login cache;
+ * everything else above still runs). Failures are counted and logged, one line:
  *   event=auth-failure ip=<ip> user=<login> proto=<p> reason=<status>
  * Never logs the password. Returns r->status as well. BLOCKING. */
 enum auth_status auth_verify_password(const char *login, const char *password,

@@ -21,7 +21,7 @@
  * auth_plaintext_allowed() is true.
  *
  * Threading: sasl_step() is BLOCKING (database, password hashing): call it
- * from the thread pool (conn_run_async). A session is used by one thread at
+ * from the cpu thread pool (conn_run_async_cpu). A session is used by one thread at
  * a time; it may move between threads between steps.
  *
  * Memory: a session is about 1.7 KiB (it owns its challenge buffer and
