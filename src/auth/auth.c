@@ -680,7 +680,8 @@ static bool cache_check(const struct auth_login_row *row, const char *password,
 	unsigned ttl = auth_config ? auth_config->auth_cache_ttl : 0;
 	int64_t cred_id = 0;
 	unsigned char want[AUTH_CACHE_DIGEST_LEN], have[AUTH_CACHE_DIGEST_LEN];
-	if (auth_cred_cache_lookup(login_cache, row->account.id, password, ttl, &cred_id, want) <= 0)
+	int64_t id = row->account.id;
+	if (auth_cred_cache_lookup(login_cache, id, password, ttl, &cred_id, want) <= 0)
 		return false;
 	bool ok = false;
 	if (cred_id == 0) {
@@ -768,7 +769,8 @@ enum auth_status auth_verify_password(const char *login, const char *password,
 		}
 		struct scram_keys k;
 		if (n_keys < 0)
-			n_keys = found ? auth_app_keys_load(row->account.id, keys, APP_KEYS_MAX) : 0;
+			n_keys = found ? auth_app_keys_load(row->account.id, keys, APP_KEYS_MAX)
+			               : 0;
 		if (auth_scram_derive(code, salt, SCRAM_SALT_LEN, iter, &k) > 0) {
 			for (int i = 0; i < n_keys; i++) {
 				if (auth_consttime_eq(k.stored_key, keys[i].plain.stored_key,

@@ -198,7 +198,8 @@ static uint32_t find_locked(struct auth_cred_cache *c, int64_t account_id, const
 {
 	for (uint32_t i = c->buckets[bucket_of(c, mac)]; i != NIL; i = c->entries[i].bucket_next) {
 		struct cred_entry *e = &c->entries[i];
-		if (auth_consttime_eq(e->mac, mac, AUTH_CACHE_MAC_LEN) && e->account_id == account_id)
+		if (auth_consttime_eq(e->mac, mac, AUTH_CACHE_MAC_LEN) &&
+		    e->account_id == account_id)
 			return i;
 	}
 	return NIL;
