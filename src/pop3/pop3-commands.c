@@ -281,7 +281,8 @@ static int stream_file_step(struct pop3_session *s)
 	/* A file that ends early (it cannot: message files are immutable)
 	 * ends the response where it ends, as the stuffer would. */
 	bool done = n == 0 || st->offset >= st->size || pop3_stuffer_done(&st->stuffer);
-	if (done && (stream_flush_segment(s) < 0 || pop3_stuffer_finish(&st->stuffer, &st->out) < 0))
+	if (done && (stream_flush_segment(s) < 0 ||
+		     pop3_stuffer_finish(&st->stuffer, &st->out) < 0))
 		return -1;
 	if (st->out.len)
 		conn_write(s->c, st->out.data, st->out.len);

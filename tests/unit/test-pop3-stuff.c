@@ -294,8 +294,9 @@ TEST(pass_random_equals_feed)
 					in[i++] = '\r';
 					in[i] = '\n';
 				} else {
-					in[i] = r == 1 && i > 0 && in[i - 1] == '\n' && rand() % 8 == 0 ?
-							'.' : (char)('a' + r);
+					bool dot = r == 1 && i > 0 && in[i - 1] == '\n' &&
+						   rand() % 8 == 0;
+					in[i] = dot ? '.' : (char)('a' + r);
 				}
 			}
 		}
