@@ -455,7 +455,7 @@ static void process_input(struct imap_session *s)
 static void process_input_loop(struct imap_session *s)
 {
 	while (!conn_is_closing(s->conn) && (s->cmd == NULL || s->sasl_waiting || s->idling) &&
-	       s->delay_timer == NULL) {
+	       s->delay_timer == NULL && !imap_view_loading(s)) {
 		if (s->inbuf.len == 0) {
 			buf_free(&s->inbuf);
 			/* Do not take new work while the client is not
