@@ -79,6 +79,11 @@ int sq_get_int(struct sq_user *s, const char *sql, int64_t a, int64_t b, int64_t
 int sq_blob_path(struct sq_user *s, uint64_t blob_id, char *buf, size_t cap);
 /* fsync a directory. */
 int sq_fsync_dir(const char *path);
+/* SQLite's memory in its own slabs (sqlite-mem.c): install once before
+ * SQLite's first use (1 done, 0 if SQLite was in use already); trim
+ * unmaps the slabs that hold nothing, returns the bytes given back. */
+int sq_mem_install(void);
+size_t sq_mem_trim(void);
 /* Creates the 256 msg/<xx> directories of a user directory that are
  * missing and makes them durable (fsync of msg/), so that storing a
  * message never creates a directory. 1 done, -1 on error (errno set). */

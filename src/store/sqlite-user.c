@@ -143,6 +143,8 @@ static void db_close(struct sq_user *s)
 	s->nstmts = s->cap_stmts = 0;
 	sqlite3_close(s->db);
 	s->db = NULL;
+	/* What the connection held goes back to the system now. */
+	sq_mem_trim();
 }
 
 bool sq_release_idle(struct sq_user *s, unsigned idle_ms)
@@ -886,12 +888,15 @@ static int sqlite_init(const char *data_dir, char *err, size_t errcap)
 	}
 	/* No bulk page-cache allocation per connection (20 pages by
 	 * default, allocated at the first read whether needed or not) and
-	 * no lookaside. These only take effect before SQLite's first use in
+	 * no lookaside. These (and sq_mem_install) only take effect before SQLite's first use in
 	 * the process (roostd calls store_init first); if something else
 	 * used SQLite already they fail harmlessly, and db_open still turns
 	 * lookaside off per connection. */
 	sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
 	sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0);
+	/* And SQLite's memory apart from the heap, so closed connections
+	 * leave no holes in it (sqlite-mem.c). */
+	sq_mem_install();
 	return 1;
 }
 
