@@ -162,6 +162,30 @@ static int reset_index(sqlite3 *db)
 	return ss_exec(db, sql);
 }
 
+/* Starts a transaction and runs sql in it until that gets search.db's
+ * write lock (or needs none). Transactions here must be deferred (BEGIN
+ * IMMEDIATE would lock the attached store.db too), and a deferred one
+ * whose snapshot is older than another writer's commit gets SQLITE_BUSY
+ * at once instead of waiting: start it again. 1 with the transaction
+ * open, -1 error (rolled back). */
+static int ss_begin_write(sqlite3 *db, const char *sql)
+{
+	for (int attempt = 0;; attempt++) {
+		if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK &&
+		    sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
+			return 1;
+		int rc = sqlite3_errcode(db);
+		if ((rc & 0xff) != SQLITE_BUSY || attempt == 300) {
+			ss_fail(db, sql);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Opens search.db (created on first use, or rebuilt if of another format)
  * with store.db attached as "st". */
 static int ss_open(struct store_user *u, sqlite3 **db_r)
@@ -206,10 +230,10 @@ static int ss_open(struct store_user *u, sqlite3 **db_r)
 	/* Schema: made once; a deferred transaction writes only search.db
 	 * (BEGIN IMMEDIATE would take store.db's write lock too). */
 	int64_t format = -1;
+	/* The schema writes (and so takes the write lock) only when the
+	 * tables are missing. */
 	if (ret > 0)
-		ret = ss_exec(db, "BEGIN");
-	if (ret > 0)
-		ret = ss_exec(db, SCHEMA);
+		ret = ss_begin_write(db, SCHEMA);
 	if (ret > 0) {
 		sqlite3_stmt *st;
 		if (sqlite3_prepare_v2(db, "SELECT format FROM search_state WHERE id = 1", -1, &st,
@@ -396,7 +420,7 @@ static int index_batch(struct store_user *u, sqlite3 *db, struct ss_doc *d, bool
 	/* The dummy write takes search.db's write lock before `upto` is read,
 	 * so two indexers (roostd's thread and a SEARCH, or roost fsck) never
 	 * index the same blobs. */
-	int ret = ss_exec(db, "BEGIN; UPDATE search_state SET docs = docs WHERE id = 1");
+	int ret = ss_begin_write(db, "UPDATE search_state SET docs = docs WHERE id = 1");
 	if (ret > 0)
 		ret = get_int(db, "SELECT upto FROM search_state WHERE id = 1", &upto);
 	sqlite3_stmt *st = NULL;
@@ -496,7 +520,7 @@ static int maybe_compact(sqlite3 *db, bool *reset_r)
 		return 1;
 	log_info("store_search_compact", "docs=%lld live=%lld", (long long)docs, (long long)live);
 	*reset_r = true;
-	if (ss_exec(db, "BEGIN") < 0)
+	if (ss_begin_write(db, "UPDATE search_state SET docs = docs WHERE id = 1") < 0)
 		return -1;
 	if (reset_index(db) < 0 || ss_exec(db, "COMMIT") < 0) {
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -508,8 +532,6 @@ static int maybe_compact(sqlite3 *db, bool *reset_r)
 /* Read by indexing loops on any thread, set by sq_search_indexer_stop. */
 static atomic_bool ix_stopping;
 
-/* Indexes until caught up, deadline_ms (monotonic; 0: none) passes, or
- * the indexer thread is told to stop. *caught_up_r (may be NULL). */
 /* True if some blob is above the watermark. A read: a SEARCH on an index
  * that is up to date writes nothing. */
 static int index_behind(sqlite3 *db, bool *behind_r)
@@ -578,7 +600,7 @@ int sq_search_rebuild(struct store_user *u, unsigned *indexed_r)
 	*indexed_r = 0;
 	if (ss_open(u, &db) < 0)
 		return -1;
-	int ret = ss_exec(db, "BEGIN");
+	int ret = ss_begin_write(db, "UPDATE search_state SET docs = docs WHERE id = 1");
 	if (ret > 0)
 		ret = reset_index(db);
 	if (ret > 0)
@@ -900,5 +922,9 @@ void sq_search_indexer_stop(void)
 	/* A forked child forgets the parent's thread. */
 	if (mine)
 		pthread_join(ix_thread, NULL);
+	pthread_mutex_lock(&ix_lock);
 	ix_count = 0;
+	/* Indexing by SEARCH or fsck in a later store_init works again. */
+	ix_stopping = false;
+	pthread_mutex_unlock(&ix_lock);
 }

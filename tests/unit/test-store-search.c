@@ -1,6 +1,8 @@
 /* Unit tests for the store's search index: roostd's indexer thread indexes
  * appended mail by itself, and starts the index over once the rows of
- * expunged messages outnumber the live ones. */
+ * expunged messages outnumber the live ones; indexers running at once
+ * (SEARCHes, fsck) never index a message twice or fail. */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <time.h>
 
@@ -87,6 +89,47 @@ TEST(indexer_thread_indexes_and_compacts)
 	store_search_hits_free(&h);
 	CHECK(store_search_find(u, STORE_SEARCH_BODY, "wombat 2", 8, &h) == 1);
 	CHECK(!h.exact && h.count == 1);
+	store_search_hits_free(&h);
+	tsu_teardown(&u);
+}
+
+static struct store_user *shared_user;
+
+static void *update_thread(void *arg)
+{
+	bool caught_up = false;
+	int *ok = arg;
+	*ok = store_search_update(shared_user, 0, &caught_up) == 1 && caught_up;
+	return NULL;
+}
+
+static void *fsck_thread(void *arg)
+{
+	struct store_fsck_report rep;
+	int *ok = arg;
+	*ok = store_fsck("alice", &rep, NULL, NULL) >= 0;
+	return NULL;
+}
+
+TEST(concurrent_indexers_agree)
+{
+	struct store_user *u = tsu_setup();
+	CHECK(u != NULL);
+	shared_user = u;
+	append_many(u, tsu_mailbox(u, "INBOX"), 700);
+	pthread_t t[4];
+	int ok[4] = {0};
+	for (int i = 0; i < 4; i++)
+		CHECK(pthread_create(&t[i], NULL, i == 2 ? fsck_thread : update_thread, &ok[i]) == 0);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		CHECK(ok[i]);
+	}
+	CHECK(state_value("docs") == 700);
+	CHECK(state_value("upto") == 700);
+	struct store_search_hits h;
+	CHECK(store_search_find(u, STORE_SEARCH_SUBJECT, "number 69", 9, &h) == 1);
+	CHECK(h.exact && h.count == 11); /* 69, 690..699 */
 	store_search_hits_free(&h);
 	tsu_teardown(&u);
 }
