@@ -19,14 +19,20 @@ static const char message[] = "From: =?GBK?B?1tDOxA==?= <a@example.com>\r\n"
 
 static struct buf blob;
 
-static int load(void *ctx, const struct store_msg *msg, struct str *text_r,
+static int load(void *ctx, const struct store_msg *msg, bool header_only, struct str *text_r,
                 struct mime_cache *cache_r)
 {
 	if (blob.len == 0 && mime_cache_build(message, sizeof(message) - 1, &blob) < 0)
 		return -1;
 	if (mime_cache_open(cache_r, blob.data, blob.len) < 0)
 		return -1;
-	*text_r = str_make(message, sizeof(message) - 1);
+	/* A header-only load gives just the top-level header, as cmd-search.c
+	 * does. */
+	struct mime_part_info top;
+	size_t len = sizeof(message) - 1;
+	if (header_only && mime_cache_part(cache_r, 0, &top) > 0)
+		len = top.header_off + top.header_len;
+	*text_r = str_make(message, len);
 	return 1;
 }
 

@@ -79,6 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mime_header_decoded(msg, size, &c, "subject", &t);
 	mime_header_decoded(msg, size, &c, "from", &t);
 	buf_reset(&t);
+	mime_header_text_utf8(msg, size, &c, &t);
+	buf_reset(&t);
 	mime_body_text_utf8(msg, size, &c, &t);
 	mime_search_contains(buf_str(&t), STR_LIT("\xd0\x9f\xd1\x80\xd0\xb8"));
 	buf_reset(&t);
