@@ -335,6 +335,9 @@ void imap_append_msg_literal(struct imap_session *s)
 		imap_session_write_cstr(s, "+ Ready for literal data\r\n");
 	imap_parser_literal_stream(&s->parser);
 	s->stream_left = lit->size;
+	/* The client waits for nothing until the command's final CRLF, which
+	 * it may send in a small write of its own: see conn_set_quickack. */
+	conn_set_quickack(s->conn, true);
 }
 
 void imap_append_stream_data(struct imap_session *s, const void *data, size_t len, bool last)
@@ -477,6 +480,7 @@ int cmd_append(struct imap_cmd *cmd)
 	job->cmd = cmd;
 	job->user = s->user;
 	job->a = a;
+	conn_set_quickack(s->conn, false);
 	if (conn_run_async(s->conn, append_work, append_done, job) < 0) {
 		imap_append_abort(s);
 		imap_cmd_no(cmd, "[UNAVAILABLE] Server busy; try again");

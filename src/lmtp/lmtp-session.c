@@ -329,6 +329,7 @@ static void flush_done(void *arg)
 
 static void data_begin(struct lmtp_session *s)
 {
+	conn_set_quickack(s->c, true);
 	buf_init(&s->wbuf, LMTP_WBUF_SIZE);
 	for (unsigned i = 0; i < s->n_rcpts; i++) {
 		struct lmtp_rcpt *r = s->rcpts[i];
@@ -454,6 +455,7 @@ static void deliver_done(void *arg)
 /* The final "." arrived. */
 static void data_end(struct lmtp_session *s)
 {
+	conn_set_quickack(s->c, false);
 	s->in_data = false;
 	clock_gettime(CLOCK_MONOTONIC, &s->data_end);
 	const char *perm = NULL;

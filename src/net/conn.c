@@ -20,6 +20,8 @@
 #include "net/net-internal.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +84,7 @@ struct conn {
 	bool input_suspended, output_full, read_enabled;
 	bool zlib_dirty;
 	bool counted_ip;
+	bool quickack; /* conn_set_quickack */
 	unsigned pending_async;
 	struct conn_wakeup *wakeups;
 
@@ -354,9 +357,31 @@ static void conn_deliver_input(struct conn *c)
 	conn_after_callback(c);
 }
 
+/* Not sticky in the kernel: quick-ACK mode lasts until the next
+ * delayed-ACK decision, so it is set again at every read. Setting it also
+ * sends an ACK the kernel is holding back. Fails harmlessly (EOPNOTSUPP)
+ * on UNIX sockets. */
+static void conn_quickack_now(struct conn *c)
+{
+	int one = 1;
+	(void)setsockopt((int)bufferevent_getfd(c->chain[0]), IPPROTO_TCP, TCP_QUICKACK, &one,
+			 sizeof(one));
+}
+
+void conn_set_quickack(struct conn *c, bool on)
+{
+	/* The read that brought the start of the upload was acknowledged
+	 * late if at all: the client may already be holding data back. */
+	if (on && !c->quickack && !c->dead)
+		conn_quickack_now(c);
+	c->quickack = on;
+}
+
 static void conn_readcb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	if (c->quickack)
+		conn_quickack_now(c);
 	if (!c->closing)
 		conn_arm_timer(c, c->idle_timeout);
 	conn_deliver_input(c);

@@ -98,6 +98,16 @@ size_t conn_input_len(const struct conn *c);
 void conn_input_suspend(struct conn *c);
 void conn_input_resume(struct conn *c);
 
+/* While on, every read from this connection's TCP socket acknowledges what
+ * arrived at once (TCP_QUICKACK) instead of letting the kernel delay the
+ * ACK by up to 40 ms. For uploads the server answers only at their end
+ * (LMTP DATA/BDAT): an interactive connection's ACKs are delayed, and a
+ * client that sends the end of the data ("." CRLF) in a small write of its
+ * own has Nagle's algorithm hold that write until the data before it is
+ * acknowledged, so every such message would wait for the delayed-ACK
+ * timer. A no-op on UNIX sockets. */
+void conn_set_quickack(struct conn *c, bool on);
+
 /* --- output --- */
 
 void conn_write(struct conn *c, const void *data, size_t len);

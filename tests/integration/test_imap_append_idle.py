@@ -279,3 +279,24 @@ def test_append_large_message_streamed(core):
     with open(os.path.join(conftest.BUILD, "roostd"), "rb") as f:
         if b"__asan_init" not in f.read():
             assert grown < 4 * 1024, grown
+
+
+def test_append_literal_plus_in_separate_writes_is_not_held_by_delayed_acks(core):
+    # APPEND with a non-synchronizing literal sent as command line, literal
+    # and final CRLF in three writes: with Nagle on, each small write waits
+    # for the ACK of the one before, and an interactive connection's ACKs
+    # are delayed up to 40 ms unless the server acknowledges at once.
+    c = core.connect()
+    msg = message("nagle", "short body\r\n")
+    times = []
+    for i in range(7):
+        tag = "N%d" % i
+        t0 = time.monotonic()
+        c.sock.send(b"%s APPEND INBOX {%d+}\r\n" % (tag.encode(), len(msg)))
+        c.sock.send(msg)
+        c.sock.send(b"\r\n")
+        line, _ = wait_for(c, lambda s, t=tag: s.startswith(t.encode() + b" "))
+        assert line.startswith(tag.encode() + b" OK"), line
+        times.append((time.monotonic() - t0) * 1000)
+    times.sort()
+    assert times[3] < 30, times
