@@ -437,13 +437,24 @@ static int pop_multi_scan(struct client *c, struct evbuffer *in)
 		size_t i;
 		int s = c->ml_state;
 		for (i = 0; i < v.iov_len; i++) {
+			/* 0 in a line, 2 at line start, 3 after a leading dot, 4
+			 * after dot CR. Inside a line only its LF matters (servers
+			 * send CRLF lines; the end is the line "." alone), so the
+			 * scan jumps there with memchr: a byte-wise scan made this
+			 * client, not the server, the limit of a POP3 download. */
+			if (s == 0) {
+				const unsigned char *nl = memchr(p + i, '\n', v.iov_len - i);
+				if (nl == NULL) {
+					i = v.iov_len;
+					break;
+				}
+				i = (size_t)(nl - p);
+				s = 2;
+				continue;
+			}
 			unsigned char ch = p[i];
-			/* 0 in a line, 1 after CR, 2 at line start, 3 after a leading
-			 * dot, 4 after dot CR */
 			switch (s) {
-			case 0: s = ch == '\r' ? 1 : 0; break;
-			case 1: s = ch == '\n' ? 2 : (ch == '\r' ? 1 : 0); break;
-			case 2: s = ch == '.' ? 3 : (ch == '\r' ? 1 : 0); break;
+			case 2: s = ch == '.' ? 3 : 0; break;
 			case 3: s = ch == '\r' ? 4 : 0; break;
 			case 4:
 				if (ch == '\n') {
@@ -454,7 +465,7 @@ static int pop_multi_scan(struct client *c, struct evbuffer *in)
 					c->ml_started = false;
 					return 1;
 				}
-				s = ch == '\r' ? 1 : 0;
+				s = 0;
 				break;
 			}
 		}
@@ -663,6 +674,11 @@ static void client_start(struct client *c)
 	if (c->bev == NULL)
 		die("bufferevent_socket_new failed");
 	bufferevent_setcb(c->bev, readcb, NULL, eventcb, c);
+	/* libevent reads 16 KiB at a time by default: for downloads (POP3,
+	 * FETCH of bodies) that is one read callback per 16 KiB on the
+	 * client's side of a shared machine. */
+	if (opt.mode == M_POP3 || opt.mode == M_IMAP_MIXED)
+		bufferevent_set_max_single_read(c->bev, 256 * 1024);
 	if (opt.mode != M_IDLE) {
 		struct timeval tmo = { 120, 0 };
 		bufferevent_set_timeouts(c->bev, &tmo, &tmo);
