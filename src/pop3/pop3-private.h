@@ -35,7 +35,7 @@
  * transaction) starts once this many UIDs are pending, or
  * POP3_SEEN_DELAY_MS after the first of them, and QUIT takes whatever is
  * pending. One commit per RETR would cost more CPU than the download. */
-#define POP3_SEEN_BATCH 256
+#define POP3_SEEN_BATCH 4096
 #define POP3_SEEN_DELAY_MS 500
 /* LIST/UIDL lines produced per step. */
 #define POP3_LIST_BATCH 256

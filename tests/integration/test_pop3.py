@@ -661,8 +661,8 @@ def wait_seen(env, user, expect):
 
 
 def test_retr_seen_is_written_in_batches(env, user):
-    # \Seen after RETR is written in batches (256 UIDs, or half a second
-    # after the first): more than one batch, then a remainder that only
+    # \Seen after RETR is written in batches (4096 UIDs, or half a second
+    # after the first): the timer's batches, then a remainder that only
     # the timer writes (the session stays open), then RETRs whose \Seen
     # is still pending when the client drops the connection.
     n = 300
