@@ -482,6 +482,25 @@ def load_big_maildir(server, src, user):
         os.link(os.path.join(cur, name), os.path.join(md, "cur", name))
 
 
+def wait_idle(server, quiet_s=5, limit_s=1800):
+    """Waits until server used under 2% of one core for quiet_s seconds in
+    a row (or limit_s passed); returns the seconds waited."""
+    t0 = time.monotonic()
+    quiet_since = None
+    prev = cpu_seconds(server.pids(), server.root_pid())
+    while time.monotonic() - t0 < limit_s:
+        time.sleep(1)
+        cur = cpu_seconds(server.pids(), server.root_pid())
+        if cur - prev < 0.02:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= quiet_s:
+                break
+        else:
+            quiet_since = None
+        prev = cur
+    return time.monotonic() - t0
+
+
 def deliver(server, corpus, first_user, users, messages, clients=8):
     """Delivers messages (corpus order, user first_user + i % users) by LMTP."""
     r = loadgen(["--mode", "lmtp", "--port", server.ports["lmtp"], "--clients", clients,
@@ -713,11 +732,17 @@ class Bench:
                 r[name] = r["latency"].get(k, {}).get("max_ms")
             return r
         # A first, unmeasured pass lets both servers build their caches and
-        # indexes (Dovecot indexes a maildir at first SELECT).
+        # indexes (Dovecot indexes a maildir at first SELECT, Roost's search
+        # index is built in the background after delivery and by SEARCH);
+        # then each server is left until it is idle, so no round measures
+        # indexing that is still going on.
         for srv in self.servers:
             loadgen(["--mode", "bigmbox", "--port", srv.ports["imap"], "--users", 1,
                      "--user-offset", BIG_USER - 1, "--pass", PASSWORD, "--header-value",
                      "zebracorn", "--body-word", "quokka"], timeout=3600)
+        for srv in self.servers:
+            waited = wait_idle(srv)
+            log("%s: idle after %.0f s" % (srv.name, waited))
         self.rounds("bigmbox", run)
 
     def coldstart(self, cold_roost, cold_dovecot):
