@@ -22,6 +22,7 @@
 
 #include "lib/log.h"
 #include "lib/pool.h"
+#include "lib/utf8.h"
 
 static const struct store_backend *backend;
 static char *data_dir;
@@ -160,40 +161,6 @@ static int check_user_key(const char *key)
 	return 1;
 }
 
-/* Length of the UTF-8 sequence at s (at most len bytes), or 0 if it is
- * not valid UTF-8 (overlongs, surrogates and > U+10FFFF refused). */
-static size_t utf8_seq_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-	if (c < 0x80)
-		return 1;
-	size_t n;
-	uint32_t cp;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* Validates a mailbox name and writes its canonical form (INBOX in upper
  * case as the first component) into out[STORE_MAILBOX_NAME_MAX + 1]. */
 static int mailbox_name_canon(const char *name, char *out)
@@ -212,7 +179,8 @@ static int mailbox_name_canon(const char *name, char *out)
 			return store_fail(STORE_ERR_BADNAME, "Wildcards in mailbox name");
 		if (c == '/' && (i == 0 || i == len - 1 || s[i + 1] == '/'))
 			return store_fail(STORE_ERR_BADNAME, "Empty hierarchy level in mailbox name");
-		size_t n = utf8_seq_len(s + i, len - i);
+		uint32_t cp;
+		size_t n = utf8_decode(s + i, len - i, &cp);
 		if (n == 0)
 			return store_fail(STORE_ERR_BADNAME, "Mailbox name is not valid UTF-8");
 		i += n;
