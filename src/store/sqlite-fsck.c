@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/log.h"
 #include "mime/mime.h"
 
 #define TEMP_MAX_AGE (24 * 3600)
@@ -486,10 +487,17 @@ int sq_fsck(struct store_user *u, struct store_fsck_report *report_r,
 		store_notify_send(u);
 	}
 	if (ret > 0) {
-		/* The search index is a cache: rebuilt from the files (not a
-		 * problem to report). */
+		/* The search index is a cache, rebuilt from the files: a failed
+		 * rebuild (e.g. roostd's indexer holding search.db too long)
+		 * leaves the store repaired, and searches scan until the
+		 * indexer catches up. */
 		unsigned indexed = 0;
-		ret = sq_search_rebuild(u, &indexed);
+		if (sq_search_rebuild(u, &indexed) < 0) {
+			const char *msg;
+			store_error(&msg);
+			log_warn("fsck_search_index", "user=%s indexed=%u error=\"%s\"",
+				 store_user_key(u), indexed, msg);
+		}
 	}
 	sq_idvec_free(&f.dead);
 	sq_idvec_free(&f.rebuild);

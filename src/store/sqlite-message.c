@@ -308,10 +308,12 @@ int sq_build_cache(const char *path, uint64_t size, struct buf *out)
  * is right. The order (rename, then fsync of the file) matters for speed,
  * not for safety: the row is the commit point and it is written only
  * after the file (here) and its directory entry (sq_sync_msg_dirs) are
- * durable. Synced after the rename, the file's fsync commits the
- * filesystem's journal transaction that also holds the new directory
- * entry, so the directory's fsync that follows finds nothing left to
- * write; synced before, every delivery would pay for two. */
+ * durable. On a journalling filesystem, the file synced after the rename
+ * commits the journal transaction that also holds the new directory
+ * entry, so the directory's fsync that follows finds little left to
+ * write; synced before, every delivery would pay for two commits.
+ * Without a journal the directory's own fsync is what makes the entry
+ * durable, so durability never rests on that order. */
 static int blob_install(struct sq_user *s, struct store_blob *b, uint64_t blob_id)
 {
 	char path[4096], dir[4096], msgdir[4096];

@@ -55,6 +55,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -206,6 +207,11 @@ static int ss_open(struct store_user *u, sqlite3 **db_r)
 		return -1;
 	}
 	sqlite3_busy_timeout(db, 15000);
+	/* Closing must not checkpoint: this connection is often the last one
+	 * on the attached store.db (the user's own closes when idle), and a
+	 * checkpoint there syncs and deletes the WAL that the store keeps
+	 * for its next commit (as db_open in sqlite-user.c does). */
+	sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	/* Before the ATTACH: an unqualified journal_mode applies to every
 	 * attached database. The index is a cache: NORMAL is enough. */
 	struct buf uri = BUF_INIT(0);
@@ -364,6 +370,14 @@ static void doc_load(struct ss_doc *d, struct sq_user *s, uint64_t blob_id, uint
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return;
+		/* A file shorter than its row says (damage fsck has not
+		 * repaired yet) must not be mapped to the row's size: reading
+		 * past its end would kill the process with SIGBUS. */
+		struct stat st;
+		if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size) {
+			close(fd);
+			return;
+		}
 		map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
 		close(fd);
 		if (map == MAP_FAILED)

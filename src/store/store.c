@@ -1110,7 +1110,8 @@ int store_append_multi(struct store_user *u, uint64_t mailbox_id, struct store_b
 	}
 	if (ret > 0)
 		ret = check_append_reqs(reqs, n);
-	/* fsync every file before the database learns of it (docs/storage.md). */
+	/* Flush every file; the backend fsyncs it, and its directory, before
+	 * the commit (docs/storage.md). */
 	for (unsigned i = 0; i < n && ret > 0; i++)
 		ret = store_blob_finish(blobs[i]);
 	if (ret > 0)
