@@ -438,6 +438,16 @@ static int msg_finish(struct target *t, struct msg *m, uint8_t flags, const char
 	digest_end(&m->d, key);
 	free(m->wbuf);
 	m->wbuf = NULL;
+	if (want_uid == UINT32_MAX) {
+		/* UIDNEXT (the UID plus one) must fit in 32 bits, so the
+		 * largest UID cannot be kept. Refused alone here, not with
+		 * the whole batch it would have joined. */
+		store_blob_abort(&m->blob);
+		t->failed++;
+		fprintf(stderr, "roost: import: %s: a message with UID %u cannot keep it\n",
+			t->name, want_uid);
+		return 0;
+	}
 	if (want_uid != 0 && want_uid < t->uidnext) {
 		/* Imported before: UIDs are never reused. */
 		store_blob_abort(&m->blob);
