@@ -111,8 +111,10 @@ static void seen_kick(struct pop3_session *s)
 	if (s->seen_job_running || s->seen_count == 0 || s->state != POP3_STATE_TRANSACTION)
 		return;
 	struct seen_job *job = calloc(1, sizeof(*job));
-	if (job == NULL)
-		return; /* retried after the next RETR, or at close */
+	if (job == NULL) {
+		seen_timer_arm(s); /* tried again, or written at close */
+		return;
+	}
 	job->s = s;
 	job->user = s->md->user;
 	job->inbox_id = s->md->inbox_id;
@@ -124,6 +126,7 @@ static void seen_kick(struct pop3_session *s)
 		s->seen_pending = job->uids;
 		s->seen_count = s->seen_cap = job->count;
 		free(job);
+		seen_timer_arm(s);
 		return;
 	}
 	s->seen_job_running = true;
@@ -278,9 +281,14 @@ static int stream_file_step(struct pop3_session *s)
 				return -1;
 		}
 	}
-	/* A file that ends early (it cannot: message files are immutable)
-	 * ends the response where it ends, as the stuffer would. */
-	bool done = n == 0 || st->offset >= st->size || pop3_stuffer_done(&st->stuffer);
+	/* A file that ends before the size the client was promised (damage
+	 * fsck has not repaired) is an error: ending the response with the
+	 * usual "." would hand the client a truncated message as whole. */
+	if (n == 0 && st->offset < st->size) {
+		errno = EIO;
+		return -1;
+	}
+	bool done = st->offset >= st->size || pop3_stuffer_done(&st->stuffer);
 	if (done && (stream_flush_segment(s) < 0 ||
 		     pop3_stuffer_finish(&st->stuffer, &st->out) < 0))
 		return -1;
@@ -348,6 +356,17 @@ static void cmd_retr_top(struct pop3_session *s, const struct pop3_command *cmd)
 		log_error("pop3-open-failed", "%s uid=%u error=%s", conn_log_prefix(s->c), m->uid,
 			  LQ(msg));
 		pop3_reply_err(s, "[SYS/TEMP] Cannot read the message; try again later");
+		return;
+	}
+	if (size != m->size) {
+		/* The file does not hold what LIST announced (damage fsck has
+		 * not repaired yet): refuse it rather than send a message of
+		 * another size, or a truncated one as whole. */
+		close(fd);
+		log_error("pop3-damaged-message", "%s uid=%u size=%llu stored=%u",
+			  conn_log_prefix(s->c), m->uid, (unsigned long long)size, m->size);
+		pop3_reply_err(s, "[SYS/PERM] This message is damaged on the server; "
+				  "the administrator can repair it with roost fsck");
 		return;
 	}
 	struct pop3_stream *st = &s->stream;

@@ -728,8 +728,10 @@ static void pop3_close(void *ctx, const char *reason)
 
 	pop3_stream_abort(s);
 	if (s->md) {
-		/* \Seen from RETRs whose update has not run yet (rare: only
-		 * when the connection closed during an update). */
+		/* \Seen from RETRs whose batch has not been written yet: a
+		 * client that left without QUIT within half a second of its
+		 * last RETR, or during an update. Written here, on the worker
+		 * thread (one commit, once per session), so it is not lost. */
 		pop3_seen_flush_now(s);
 		log_info("logout", "%s retr=%u retr_octets=%llu top=%u dele=%u updated=%s reason=%s",
 			 conn_log_prefix(s->c), s->retr_count, (unsigned long long)s->retr_octets,

@@ -1286,3 +1286,24 @@ def test_garbage_does_not_hurt(env, user):
     p = pop_after_drop(env, user)
     assert p.stat()[0] == 1
     p.quit()
+
+
+def test_retr_of_a_damaged_short_file_is_refused(env, user):
+    # A message file shorter than its stored size (damage fsck has not
+    # repaired yet): RETR and TOP refuse it with a clear error instead of
+    # sending a truncated message as whole, and the session goes on.
+    big = b"Subject: short\r\n\r\n" + b"x" * 70 + b"\r\n" + (b"y" * 76 + b"\r\n") * 2000
+    env.deliver(user, big)
+    env.deliver(user, MSG_SIMPLE)
+    files = sorted(os.path.join(root, f) for root, _, names in os.walk(env.d.data_dir)
+                   for f in names if "/msg/" in root + "/")
+    assert len(files) == 2
+    damaged = max(files, key=os.path.getsize)
+    os.truncate(damaged, os.path.getsize(damaged) // 2)
+    p = pop(env, user)
+    with pytest.raises(poplib.error_proto, match=r"SYS/PERM.*damaged.*roost fsck"):
+        p.retr(1)
+    with pytest.raises(poplib.error_proto, match=r"SYS/PERM.*damaged"):
+        p.top(1, 0)
+    assert p.retr(2)[0].startswith(b"+OK")
+    assert p.quit().startswith(b"+OK")
