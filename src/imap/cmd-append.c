@@ -45,6 +45,7 @@ struct imap_append_ctx {
 
 void imap_append_abort(struct imap_session *s)
 {
+	conn_set_quickack(s->conn, false);
 	struct imap_append_ctx *a = s->append;
 	if (a == NULL)
 		return;

@@ -190,6 +190,7 @@ static void rcpt_free(struct lmtp_rcpt **rp)
 
 static void transaction_reset(struct lmtp_session *s)
 {
+	conn_set_quickack(s->c, false);
 	for (unsigned i = 0; i < s->n_rcpts; i++)
 		rcpt_free(&s->rcpts[i]);
 	free(s->rcpts);

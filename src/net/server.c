@@ -279,9 +279,11 @@ static void *pool_main(void *arg)
 static int pool_start(struct net_pool *p, char *err, size_t errcap)
 {
 	for (unsigned i = 0; i < p->n_threads; i++) {
-		if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0) {
+		int e = pthread_create(&p->threads[i], NULL, pool_main, p);
+		if (e != 0) {
+			/* pthread_create returns its error; errno is not set. */
 			snprintf(err, errcap, "cannot start %s pool thread: %s", p->name,
-				 strerror(errno));
+				 strerror(e));
 			return -1;
 		}
 		p->n_started = i + 1;
