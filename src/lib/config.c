@@ -111,6 +111,9 @@ static const struct config_key keys[] = {
 	{ "lmtp", "max_message_size", T_BYTES, OFF(lmtp_max_message_size), "64M", 1024, 4096 * MiB, NULL },
 	{ "lmtp", "max_recipients", T_UINT, OFF(lmtp_max_recipients), "100", 1, 100000, NULL },
 
+	{ "store", "list_snapshot_min", T_UINT, OFF(store_list_snapshot_min), "10000", 0,
+	  100000000, NULL },
+
 	{ "web", "title", T_STR, OFF(web_title), "Roost Mail", 0, 0, NULL },
 	{ "web", "submission_host", T_STR, OFF(web_submission_host), "", 0, 0, NULL },
 	{ "web", "submission_port", T_UINT, OFF(web_submission_port), "587", 0, 65535, NULL },

@@ -91,6 +91,9 @@ struct config {
 	uint64_t lmtp_max_message_size;
 	unsigned lmtp_max_recipients;
 
+	/* [store] */
+	unsigned store_list_snapshot_min;  /* messages; 0: no list snapshots */
+
 	/* [web] */
 	char *web_title;
 	char *web_submission_host;         /* "": the hostname */

@@ -8,6 +8,7 @@
  * rebuilt after that transaction, one short write each. Each step is
  * idempotent: a second run finds nothing to do. */
 #include "sqlite-store.h"
+#include "sqlite-listsnap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -479,6 +480,9 @@ int sq_fsck(struct store_user *u, struct store_fsck_report *report_r,
 	else if (in_tx)
 		sq_rollback(s);
 	sq_unlock(s);
+	/* List snapshots are caches of the rows fsck may just have repaired
+	 * (and leftovers of crashed writers): the next loads rebuild them. */
+	sq_listsnap_remove(s->dir, 0);
 	if (ret > 0) {
 		/* Files of blob rows removed above (normally already removed as
 		 * orphans by fsck_orphans, which ran after the rows went). */

@@ -4,6 +4,7 @@
  * Children of "a" are the names in the byte range ("a/", "a0"): '0' is
  * the byte after '/', and names compare bytewise (BINARY collation). */
 #include "sqlite-store.h"
+#include "sqlite-listsnap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +278,8 @@ int sq_mailbox_delete(struct store_user *u, const char *name)
 	sq_unlock(s);
 	if (ret > 0) {
 		sq_unlink_blobs(s, dead.v, dead.n);
+		/* The id is never used again: its list snapshot is garbage. */
+		sq_listsnap_remove(s->dir, id);
 		publish_ids(u, &id, 1, 0);
 	}
 	sq_idvec_free(&dead);

@@ -7,6 +7,7 @@
  * anyway). Each changed or added message gets its own new modseq;
  * expunged UIDs leave a tombstone with the modseq of their expunge. */
 #include "sqlite-store.h"
+#include "sqlite-listsnap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -789,9 +790,14 @@ int sq_expunge(struct store_user *u, uint64_t mailbox_id, const struct store_uid
 static const char SQL_LIST[] =
 	"SELECT uid, modseq, flags, keywords, internal_date, tz, size, blob_id FROM message"
 	" WHERE mailbox_id = ?1 ORDER BY uid";
+/* In modseq order, so the planner walks index message_modseq from the
+ * first change on (with ORDER BY uid it would scan every row of the
+ * primary key instead: O(mailbox), not O(changes)); sorted by UID after. */
 static const char SQL_CHANGED[] =
 	"SELECT uid, modseq, flags, keywords, internal_date, tz, size, blob_id FROM message"
-	" WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY uid";
+	" WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY modseq";
+static const char SQL_EXPUNGED[] =
+	"SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2 ORDER BY modseq";
 
 /* The head of a list loaded for SELECT (store_msg_list_load_head): what
  * the callback is given, and whether it was called yet. */
@@ -811,12 +817,18 @@ static void head_call(struct list_head_state *h)
 	h->cb(h->ctx, &h->head);
 }
 
+/* Reads rows into l. limit: 0 for all, else stop and return 0 once more
+ * than limit rows came (the caller then reads the whole list). */
 static int read_msgs(struct sq_user *s, sqlite3_stmt *st, struct store_msg_list *l,
-		     struct list_head_state *h)
+		     struct list_head_state *h, uint32_t limit)
 {
 	struct store_kw_intern ki = { 0 };
 	int rc, ret = 1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (limit != 0 && l->count >= limit) {
+			ret = 0;
+			break;
+		}
 		struct store_msg m = {
 			.uid = (uint32_t)sqlite3_column_int64(st, 0),
 			.modseq = (uint64_t)sqlite3_column_int64(st, 1),
@@ -846,11 +858,73 @@ static int read_msgs(struct sq_user *s, sqlite3_stmt *st, struct store_msg_list 
 	return ret;
 }
 
-/* The mailbox's message and unseen counters (kept in its row in the same
- * transactions as the messages). */
-static int mailbox_counters(struct sq_user *s, uint64_t mailbox_id, struct store_msg_list_head *h)
+static int msg_uid_cmp(const void *a, const void *b)
 {
-	sqlite3_stmt *st = sq_stmt(s, "SELECT messages, unseen FROM mailbox WHERE id = ?1");
+	const struct store_msg *x = a, *y = b;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static int uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The messages with modseq > since, in UID order (see SQL_CHANGED). 0 if
+ * there are more than limit (limit 0: no limit). */
+static int read_changed(struct sq_user *s, uint64_t mailbox_id, uint64_t since, uint32_t limit,
+			struct store_msg_list *l)
+{
+	sqlite3_stmt *st = sq_stmt(s, SQL_CHANGED);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+	sqlite3_bind_int64(st, 2, (int64_t)since);
+	int ret = read_msgs(s, st, l, NULL, limit);
+	if (ret > 0 && l->count > 1)
+		qsort(l->msgs, l->count, sizeof(*l->msgs), msg_uid_cmp);
+	return ret;
+}
+
+/* The UIDs expunged after since, ascending; 0 if more than limit. */
+static int read_expunged(struct sq_user *s, uint64_t mailbox_id, uint64_t since, uint32_t limit,
+			 struct store_uid_array *a)
+{
+	sqlite3_stmt *st = sq_stmt(s, SQL_EXPUNGED);
+	if (st == NULL)
+		return -1;
+	int rc, ret = 1;
+	sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+	sqlite3_bind_int64(st, 2, (int64_t)since);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (limit != 0 && a->count >= limit) {
+			ret = 0;
+			break;
+		}
+		if (store_uid_array_push(a, (uint32_t)sqlite3_column_int64(st, 0)) < 0) {
+			ret = -1;
+			break;
+		}
+	}
+	if (ret > 0 && rc != SQLITE_DONE)
+		ret = sq_fail(s, rc, "expunged");
+	sqlite3_reset(st);
+	if (ret > 0 && a->count > 1)
+		qsort(a->uids, a->count, sizeof(*a->uids), uid_cmp);
+	return ret;
+}
+
+/* The mailbox's counters (kept in its row in the same transactions as
+ * the messages). */
+struct list_counters {
+	uint32_t count, unseen, deleted;
+	uint64_t size;
+};
+
+static int mailbox_counters(struct sq_user *s, uint64_t mailbox_id, struct list_counters *c)
+{
+	sqlite3_stmt *st = sq_stmt(s, "SELECT messages, unseen, deleted, size FROM mailbox"
+				      " WHERE id = ?1");
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
@@ -858,10 +932,14 @@ static int mailbox_counters(struct sq_user *s, uint64_t mailbox_id, struct store
 	int ret = 1;
 	if (rc == SQLITE_ROW) {
 		int64_t count = sqlite3_column_int64(st, 0), unseen = sqlite3_column_int64(st, 1);
+		int64_t deleted = sqlite3_column_int64(st, 2), size = sqlite3_column_int64(st, 3);
 		if (count < 0 || count > UINT32_MAX || unseen < 0 || unseen > count)
 			ret = store_fail(STORE_ERR_CORRUPT, "Mailbox counters out of range");
-		h->count = (uint32_t)count;
-		h->unseen = (uint32_t)unseen;
+		c->count = (uint32_t)count;
+		c->unseen = (uint32_t)unseen;
+		/* Only compared with the list's own sums, never trusted. */
+		c->deleted = deleted < 0 || deleted > count ? UINT32_MAX : (uint32_t)deleted;
+		c->size = size < 0 ? UINT64_MAX : (uint64_t)size;
 	} else {
 		ret = rc == SQLITE_DONE ? store_fail(STORE_ERR_NONEXISTENT, "Mailbox does not exist")
 					: sq_fail(s, rc, "mailbox counters");
@@ -870,99 +948,193 @@ static int mailbox_counters(struct sq_user *s, uint64_t mailbox_id, struct store
 	return ret;
 }
 
-/* Runs under a read transaction so the mailbox row and the messages are
- * one consistent snapshot even while other processes write. */
-static int load_snapshot(struct sq_user *s, uint64_t mailbox_id, uint64_t since, bool changes,
-			 struct store_msg_list *l, struct store_uid_array *expunged,
-			 struct list_head_state *h)
+/* True if a whole list agrees with its mailbox row: the counters and
+ * UIDNEXT. A list merged from a snapshot that fails this is not used; a
+ * list read from the rows that fails it is not written as a snapshot. */
+static bool list_matches_row(const struct sq_list_sums *sums, const struct list_counters *c,
+			     const struct sq_mailbox *mb)
 {
-	struct sq_mailbox mb;
-	struct store_msg_list_head counters = { 0 };
-	int ret = sq_exec(s, "BEGIN");
-	if (ret < 0)
+	return sums->ordered && sums->count == c->count && sums->unseen == c->unseen &&
+	       sums->deleted == c->deleted && sums->size == c->size &&
+	       (sums->count == 0 || sums->max_uid < mb->uidnext) &&
+	       sums->max_modseq <= mb->highestmodseq;
+}
+
+/* Empties l but keeps its message array (already sized for the mailbox)
+ * for a full read after an unusable snapshot. */
+static void list_reset_keep_array(struct store_msg_list *l)
+{
+	for (uint32_t i = 0; i < l->kwset_count; i++)
+		free(l->kwsets[i]);
+	free(l->kwsets);
+	l->kwsets = NULL;
+	l->kwset_count = l->kwset_cap = 0;
+	l->count = 0;
+}
+
+/* How a load used the snapshot, for the write decision after it. */
+struct snap_use {
+	bool tried;        /* the mailbox is big enough to have one */
+	bool merged;       /* the list is the snapshot plus its delta */
+	uint32_t delta;    /* rows and tombstones read on top of it */
+};
+
+/* Inside the load's read transaction: the snapshot of the mailbox plus
+ * the rows and tombstones changed since, checked against the mailbox row.
+ * 1: l is the mailbox (sums_r filled); 0: read the rows instead (l is
+ * empty, its array kept); -1 error. */
+static int load_from_snapshot(struct sq_user *s, const struct sq_mailbox *mb,
+			      const struct list_counters *ctr, struct store_msg_list *l,
+			      struct sq_list_sums *sums_r, struct snap_use *use)
+{
+	int r = sq_listsnap_read(s->dir, mb->id, mb->uidvalidity, mb->highestmodseq, mb->uidnext,
+				 ctr->count, l);
+	if (r <= 0)
+		return r;
+	uint64_t since = l->highestmodseq;
+	/* Past this many changes, reading the rows (and writing a fresh
+	 * snapshot) is about as cheap as the delta. */
+	uint32_t limit = ctr->count / 8 > 10000 ? ctr->count / 8 : 10000;
+	struct store_msg_list changed = { 0 };
+	struct store_uid_array expunged = { 0 };
+	const char *why = NULL;
+	r = read_changed(s, mb->id, since, limit, &changed);
+	if (r > 0)
+		r = read_expunged(s, mb->id, since, limit, &expunged);
+	if (r == 0)
+		why = "too many changes";
+	if (r > 0) {
+		changed.uidvalidity = mb->uidvalidity;
+		changed.uidnext = mb->uidnext;
+		changed.highestmodseq = mb->highestmodseq;
+		use->delta = changed.count + (uint32_t)expunged.count;
+		r = sq_listsnap_merge(l, &changed, &expunged);
+	}
+	if (r > 0)
+		r = sq_listsnap_finish(l, sums_r);
+	if (r > 0 && !list_matches_row(sums_r, ctr, mb)) {
+		/* Some change reached the rows without a modseq or tombstone
+		 * after the snapshot's: it must never be used again. */
+		why = "does not match the mailbox";
+		sq_listsnap_remove(s->dir, mb->id);
+		r = 0;
+	}
+	list_reset_keep_array(&changed);
+	free(changed.msgs);
+	store_uid_array_free(&expunged);
+	if (r > 0) {
+		use->merged = true;
+		atomic_fetch_add(&sq_listsnap_stats.merged, 1);
+		return 1;
+	}
+	if (why != NULL) {
+		atomic_fetch_add(&sq_listsnap_stats.fallbacks, 1);
+		log_info("list_snapshot_fallback", "mailbox=%llu reason=\"%s\"",
+			 (unsigned long long)mb->id, why);
+	}
+	if (r < 0)
 		return -1;
-	ret = mailbox_for_messages(s, mailbox_id, &mb);
-	if (ret > 0 && !changes)
-		ret = mailbox_counters(s, mailbox_id, &counters);
-	if (ret > 0 && !changes && counters.count > 0) {
-		/* Preallocate from the counter: one allocation for big lists. */
-		l->msgs = malloc((size_t)counters.count * sizeof(*l->msgs));
-		l->cap = l->msgs ? counters.count : 0;
-	}
-	if (ret > 0 && h != NULL) {
-		h->head = counters;
-		h->head.uidvalidity = mb.uidvalidity;
-		h->head.uidnext = mb.uidnext;
-		h->head.highestmodseq = mb.highestmodseq;
-		/* Nothing to look for: the head is complete now. */
-		if (!h->want_first_unseen || counters.unseen == 0 || counters.count == 0)
-			head_call(h);
-	}
-	if (ret > 0) {
-		sqlite3_stmt *st = sq_stmt(s, changes ? SQL_CHANGED : SQL_LIST);
-		if (st == NULL) {
-			ret = -1;
-		} else {
-			sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
-			if (changes)
-				sqlite3_bind_int64(st, 2, (int64_t)since);
-			ret = read_msgs(s, st, l, h);
-		}
-	}
-	if (ret > 0 && h != NULL) {
-		head_call(h); /* no unseen message after all */
-		/* The client is told the counter as EXISTS before the rows are
-		 * read: a counter that disagrees with them is damage. */
-		if (l->count != h->head.count)
-			ret = store_fail(STORE_ERR_CORRUPT,
-					 "Mailbox message counter is wrong; run roost fsck");
-	}
-	if (ret > 0 && changes) {
-		sqlite3_stmt *st = sq_stmt(s, "SELECT uid FROM expunged WHERE mailbox_id = ?1"
-					      " AND modseq > ?2 ORDER BY uid");
-		if (st == NULL) {
-			ret = -1;
-		} else {
-			int rc;
-			sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
-			sqlite3_bind_int64(st, 2, (int64_t)since);
-			while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-				if (store_uid_array_push(expunged,
-							 (uint32_t)sqlite3_column_int64(st, 0)) < 0) {
-					ret = -1;
-					break;
-				}
-			}
-			if (ret > 0 && rc != SQLITE_DONE)
-				ret = sq_fail(s, rc, "expunged");
-			sqlite3_reset(st);
-		}
-	}
-	sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-	if (ret > 0) {
-		l->uidvalidity = mb.uidvalidity;
-		l->uidnext = mb.uidnext;
-		l->highestmodseq = mb.highestmodseq;
-	}
-	return ret;
+	list_reset_keep_array(l);
+	return 0;
 }
 
 int sq_msg_list_load(struct store_user *u, uint64_t id, bool want_first_unseen,
 		     store_msg_list_head_cb *head_cb, void *ctx, struct store_msg_list **list_r)
 {
 	struct sq_user *s = sq(u);
-	struct list_head_state h = {
+	struct list_head_state head = {
 		.cb = head_cb, .ctx = ctx, .want_first_unseen = want_first_unseen,
 	};
+	struct list_head_state *h = head_cb != NULL ? &head : NULL;
 	struct store_msg_list *l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
+	struct sq_mailbox mb;
+	struct list_counters ctr = { 0 };
+	struct sq_list_sums sums = { 0 };
+	struct snap_use use = { 0 };
+	bool summed = false;
+	uint32_t snap_min = sq_listsnap_min();
+
+	/* One read transaction: the mailbox row and the messages are one
+	 * consistent state even while other processes write. */
 	sq_lock(s);
-	int ret = load_snapshot(s, id, 0, false, l, NULL, head_cb != NULL ? &h : NULL);
+	int ret = sq_exec(s, "BEGIN");
+	bool in_tx = ret > 0;
+	if (ret > 0)
+		ret = mailbox_for_messages(s, id, &mb);
+	if (ret > 0)
+		ret = mailbox_counters(s, id, &ctr);
+	if (ret > 0 && h != NULL) {
+		h->head.count = ctr.count;
+		h->head.unseen = ctr.unseen;
+		h->head.uidvalidity = mb.uidvalidity;
+		h->head.uidnext = mb.uidnext;
+		h->head.highestmodseq = mb.highestmodseq;
+		/* Nothing to look for: the head is complete now. */
+		if (!h->want_first_unseen || ctr.unseen == 0 || ctr.count == 0)
+			head_call(h);
+	}
+	if (ret > 0 && snap_min != 0 && ctr.count >= snap_min) {
+		use.tried = true;
+		ret = load_from_snapshot(s, &mb, &ctr, l, &sums, &use);
+		summed = ret > 0;
+		if (ret > 0 && h != NULL) {
+			h->head.first_unseen = sums.first_unseen;
+			head_call(h);
+		}
+		if (ret == 0)
+			ret = 1; /* read the rows below */
+	}
+	if (ret > 0 && !use.merged) {
+		/* Preallocate from the counter: one allocation for big lists
+		 * (kept from an unusable snapshot when there was one). */
+		if (l->msgs == NULL && ctr.count > 0) {
+			l->msgs = malloc((size_t)ctr.count * sizeof(*l->msgs));
+			l->cap = l->msgs ? ctr.count : 0;
+		}
+		sqlite3_stmt *st = sq_stmt(s, SQL_LIST);
+		if (st == NULL) {
+			ret = -1;
+		} else {
+			sqlite3_bind_int64(st, 1, (int64_t)id);
+			ret = read_msgs(s, st, l, h, 0);
+		}
+		if (ret > 0 && h != NULL) {
+			head_call(h); /* no unseen message after all */
+			/* The client is told the counter as EXISTS before the
+			 * rows are read: a counter that disagrees with them is
+			 * damage. */
+			if (l->count != h->head.count)
+				ret = store_fail(STORE_ERR_CORRUPT,
+						 "Mailbox message counter is wrong; run roost fsck");
+		}
+		if (ret > 0 && use.tried) {
+			ret = sq_listsnap_finish(l, &sums);
+			summed = ret > 0;
+		}
+	}
+	if (in_tx)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	sq_unlock(s);
 	if (ret < 0) {
 		store_msg_list_free(&l);
 		return -1;
+	}
+	l->uidvalidity = mb.uidvalidity;
+	l->uidnext = mb.uidnext;
+	l->highestmodseq = mb.highestmodseq;
+
+	/* A fresh snapshot after a load that read many rows, before the list
+	 * is handed over (the session changes it from then on). Outside the
+	 * user's lock: it only reads l, which is one consistent state. */
+	if (use.tried && summed && (!use.merged || use.delta >= 10000)) {
+		if (list_matches_row(&sums, &ctr, &mb))
+			sq_listsnap_write(s->dir, id, l);
+		else
+			log_warn("list_snapshot_skipped", "user=%s mailbox=%llu reason=\"counters"
+				 " disagree with the rows; run roost fsck\"", u->key,
+				 (unsigned long long)id);
 	}
 	*list_r = l;
 	return 1;
@@ -975,13 +1147,26 @@ int sq_changes_since(struct store_user *u, uint64_t id, uint64_t since,
 	struct store_changes *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
+	struct sq_mailbox mb;
 	sq_lock(s);
-	int ret = load_snapshot(s, id, since, true, &c->changed, &c->expunged, NULL);
+	int ret = sq_exec(s, "BEGIN");
+	bool in_tx = ret > 0;
+	if (ret > 0)
+		ret = mailbox_for_messages(s, id, &mb);
+	if (ret > 0)
+		ret = read_changed(s, id, since, 0, &c->changed);
+	if (ret > 0)
+		ret = read_expunged(s, id, since, 0, &c->expunged);
+	if (in_tx)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	sq_unlock(s);
 	if (ret < 0) {
 		store_changes_free(&c);
 		return -1;
 	}
+	c->changed.uidvalidity = mb.uidvalidity;
+	c->changed.uidnext = mb.uidnext;
+	c->changed.highestmodseq = mb.highestmodseq;
 	*changes_r = c;
 	return 1;
 }

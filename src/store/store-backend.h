@@ -172,6 +172,12 @@ void store_kw_intern_free(struct store_kw_intern *ki);
  * -1 on OOM (error set). */
 int store_msg_list_push(struct store_msg_list *list, struct store_kw_intern *ki,
 			const struct store_msg *m, const char *kw);
+/* Interns kw (NULL or "" for none: index 0) into the list's kwsets as
+ * store_msg_list_push does, without adding a message; *idx_r gets its
+ * index. ki may start empty for a list that already has kwsets (it is
+ * rebuilt from them on first use). -1 on OOM (error set). */
+int store_kw_intern_index(struct store_msg_list *l, struct store_kw_intern *ki, const char *kw,
+			  uint32_t *idx_r);
 
 int store_uid_array_push(struct store_uid_array *a, uint32_t uid);
 

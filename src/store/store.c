@@ -852,6 +852,27 @@ int store_msg_list_push(struct store_msg_list *l, struct store_kw_intern *ki,
 	return 1;
 }
 
+int store_kw_intern_index(struct store_msg_list *l, struct store_kw_intern *ki, const char *kw,
+			  uint32_t *idx_r)
+{
+	/* A list that already holds keyword sets (read from a snapshot):
+	 * kw_intern grows an empty table only once, so size it for them
+	 * first (grow doubles cap: the table gets room for twice the sets). */
+	if (ki->cap == 0 && l->kwset_count > 0) {
+		uint32_t cap = 32;
+		while (cap < l->kwset_count + 1)
+			cap *= 2;
+		ki->cap = cap;
+		if (kw_intern_grow(l, ki) < 0) {
+			ki->cap = 0;
+			return store_fail(STORE_ERR_INTERNAL, "Out of memory");
+		}
+	}
+	if (kw_intern(l, ki, kw, idx_r) < 0)
+		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
+	return 1;
+}
+
 int store_uid_array_push(struct store_uid_array *a, uint32_t uid)
 {
 	if (a->count == a->cap) {
