@@ -1025,6 +1025,8 @@ static int load_from_snapshot(struct sq_user *s, const struct sq_mailbox *mb,
 	if (r > 0) {
 		use->merged = true;
 		atomic_fetch_add(&sq_listsnap_stats.merged, 1);
+		log_debug("list_snapshot_used", "mailbox=%llu messages=%u changes=%u",
+			  (unsigned long long)mb->id, l->count, use->delta);
 		return 1;
 	}
 	if (why != NULL) {
@@ -1129,12 +1131,21 @@ int sq_msg_list_load(struct store_user *u, uint64_t id, bool want_first_unseen,
 	 * is handed over (the session changes it from then on). Outside the
 	 * user's lock: it only reads l, which is one consistent state. */
 	if (use.tried && summed && (!use.merged || use.delta >= 10000)) {
-		if (list_matches_row(&sums, &ctr, &mb))
-			sq_listsnap_write(s->dir, id, l);
-		else
+		if (list_matches_row(&sums, &ctr, &mb)) {
+			struct timespec t0, t1;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			if (sq_listsnap_write(s->dir, id, l) > 0) {
+				clock_gettime(CLOCK_MONOTONIC, &t1);
+				log_debug("list_snapshot_written", "user=%s mailbox=%llu messages=%u"
+					  " us=%lld", u->key, (unsigned long long)id, l->count,
+					  (long long)((t1.tv_sec - t0.tv_sec) * 1000000 +
+						      (t1.tv_nsec - t0.tv_nsec) / 1000));
+			}
+		} else {
 			log_warn("list_snapshot_skipped", "user=%s mailbox=%llu reason=\"counters"
 				 " disagree with the rows; run roost fsck\"", u->key,
 				 (unsigned long long)id);
+		}
 	}
 	*list_r = l;
 	return 1;
