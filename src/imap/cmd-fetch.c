@@ -71,6 +71,16 @@ struct fetch_ctx {
 	char seen_err[200];
 	bool report_modseq; /* add MODSEQ to implicit FLAGS updates */
 
+	bool need_file;     /* some item reads the message file */
+	/* FLAGS text of each system-flag combination without keywords,
+	 * formatted once per command (NULL until the first FLAGS); len 0:
+	 * not yet. FETCH 1:* (FLAGS) repeats a handful of them a million
+	 * times. */
+	struct fetch_flags_text {
+		uint8_t len;
+		char text[47];
+	} *flags_text;
+
 	/* the message being answered */
 	bool in_msg;
 	const struct store_msg *msg;
@@ -170,6 +180,22 @@ static void format_internaldate(struct buf *out, int64_t t, int tz_minutes)
 	           tz_minutes < 0 ? '-' : '+', tz / 60, tz % 60);
 }
 
+/* buf_append for the per-message path: the batch buffer nearly always
+ * has room already, so the common case is one compare and a memcpy. */
+static inline void line_put(struct fetch_ctx *f, const char *p, size_t len)
+{
+	struct buf *b = &f->line;
+	if (b->cap > 0 && len < b->cap - b->len) {
+		memcpy(b->data + b->len, p, len);
+		b->len += len;
+		b->data[b->len] = '\0';
+	} else {
+		buf_append(b, p, len);
+	}
+}
+
+#define LINE_LIT(f, lit) line_put((f), (lit), sizeof(lit) - 1)
+
 static void write_line(struct fetch_ctx *f)
 {
 	if (f->line.len == 0)
@@ -178,17 +204,37 @@ static void write_line(struct fetch_ctx *f)
 	buf_reset(&f->line);
 }
 
-/* Decimal digits of v, without printf (FETCH 1:* formats two numbers a
- * message). */
-static void append_u64(struct buf *out, uint64_t v)
+/* Decimal digits of v onto the response, without printf (FETCH 1:*
+ * formats two numbers a message): two digits per division, and 32-bit
+ * divisions for the values that fit (message numbers, UIDs, sizes). */
+static void append_u64(struct fetch_ctx *f, uint64_t v)
 {
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+				       "25262728293031323334353637383940414243444546474849"
+				       "50515253545556575859606162636465666768697071727374"
+				       "75767778798081828384858687888990919293949596979899";
 	char tmp[20];
-	size_t n = 0;
-	do {
-		tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	buf_append(out, tmp + sizeof(tmp) - n, n);
+	char *p = tmp + sizeof(tmp);
+	while (v > UINT32_MAX) {
+		unsigned r = (unsigned)(v % 100);
+		v /= 100;
+		p -= 2;
+		memcpy(p, pairs + 2 * r, 2);
+	}
+	uint32_t w = (uint32_t)v;
+	while (w >= 100) {
+		unsigned r = w % 100;
+		w /= 100;
+		p -= 2;
+		memcpy(p, pairs + 2 * r, 2);
+	}
+	if (w >= 10) {
+		p -= 2;
+		memcpy(p, pairs + 2 * w, 2);
+	} else {
+		*--p = (char)('0' + w);
+	}
+	line_put(f, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* Loads the message's mime cache; rebuilds it from the file if the stored
@@ -239,9 +285,6 @@ static int start_message(struct fetch_ctx *f, uint32_t msn)
 	if (f->req.has_changedsince && m->modseq <= f->req.changedsince)
 		return 0;
 	f->msg = m;
-	bool need_file = false;
-	for (size_t i = 0; i < f->req.count; i++)
-		need_file |= item_needs_file(&f->req.items[i]);
 	if (f->req.needs_cache) {
 		int ret = load_cache(f);
 		if (ret <= 0) {
@@ -252,7 +295,7 @@ static int start_message(struct fetch_ctx *f, uint32_t msn)
 			return 0;
 		}
 	}
-	if (need_file) {
+	if (f->need_file) {
 		int ret = store_msg_open(f->s->user, m->blob_id, &f->fd, &f->fd_size);
 		if (ret <= 0) {
 			if (ret == 0)
@@ -281,16 +324,16 @@ static int start_message(struct fetch_ctx *f, uint32_t msn)
 	f->in_msg = true;
 	f->item = 0;
 	f->first_item = true;
-	buf_append_cstr(&f->line, "* ");
-	append_u64(&f->line, msn);
-	buf_append_cstr(&f->line, " FETCH (");
+	LINE_LIT(f, "* ");
+	append_u64(f, msn);
+	LINE_LIT(f, " FETCH (");
 	return 1;
 }
 
 static void item_sep(struct fetch_ctx *f)
 {
 	if (!f->first_item)
-		buf_append_char(&f->line, ' ');
+		LINE_LIT(f, " ");
 	f->first_item = false;
 }
 
@@ -384,8 +427,33 @@ static int emit_section(struct fetch_ctx *f, const struct imap_fetch_item *item)
 
 static void emit_flags(struct fetch_ctx *f)
 {
-	buf_append_cstr(&f->line, "FLAGS ");
-	imap_format_flags(&f->line, f->msg->flags, store_msg_keywords(f->s->view.msgs, f->msg));
+	LINE_LIT(f, "FLAGS ");
+	const char *kw = store_msg_keywords(f->s->view.msgs, f->msg);
+	if (kw[0] != '\0' || (f->msg->flags & ~STORE_FLAG_MASK) != 0) {
+		imap_format_flags(&f->line, f->msg->flags, kw);
+		return;
+	}
+	if (f->flags_text == NULL)
+		f->flags_text = pool_alloc(f->cmd->pool, (STORE_FLAG_MASK + 1) * sizeof(*f->flags_text));
+	if (f->flags_text == NULL) {
+		imap_format_flags(&f->line, f->msg->flags, kw);
+		return;
+	}
+	/* The same formatter as every other FLAGS response, once per value. */
+	struct fetch_flags_text *t = &f->flags_text[f->msg->flags];
+	if (t->len == 0) {
+		struct buf b = BUF_INIT(sizeof(t->text));
+		imap_format_flags(&b, f->msg->flags, "");
+		if (b.len == 0 || b.len > sizeof(t->text)) {
+			buf_free(&b);
+			imap_format_flags(&f->line, f->msg->flags, kw);
+			return;
+		}
+		memcpy(t->text, b.data, b.len);
+		t->len = (uint8_t)b.len;
+		buf_free(&b);
+	}
+	line_put(f, t->text, t->len);
 }
 
 static int emit_item(struct fetch_ctx *f, const struct imap_fetch_item *item)
@@ -395,8 +463,8 @@ static int emit_item(struct fetch_ctx *f, const struct imap_fetch_item *item)
 	switch (item->kind) {
 	case IMAP_FETCH_UID:
 		item_sep(f);
-		buf_append_cstr(&f->line, "UID ");
-		append_u64(&f->line, m->uid);
+		LINE_LIT(f, "UID ");
+		append_u64(f, m->uid);
 		return 1;
 	case IMAP_FETCH_FLAGS:
 		item_sep(f);
@@ -409,11 +477,14 @@ static int emit_item(struct fetch_ctx *f, const struct imap_fetch_item *item)
 		return 1;
 	case IMAP_FETCH_RFC822_SIZE:
 		item_sep(f);
-		buf_printf(&f->line, "RFC822.SIZE %u", m->size);
+		LINE_LIT(f, "RFC822.SIZE ");
+		append_u64(f, m->size);
 		return 1;
 	case IMAP_FETCH_MODSEQ:
 		item_sep(f);
-		buf_printf(&f->line, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+		LINE_LIT(f, "MODSEQ (");
+		append_u64(f, m->modseq);
+		LINE_LIT(f, ")");
 		return 1;
 	case IMAP_FETCH_ENVELOPE:
 	case IMAP_FETCH_BODY:
@@ -449,7 +520,7 @@ static void end_message(struct fetch_ctx *f)
 		if (f->report_modseq && !f->req.has_modseq)
 			buf_printf(&f->line, " MODSEQ (%llu)", (unsigned long long)f->msg->modseq);
 	}
-	buf_append_cstr(&f->line, ")\r\n");
+	LINE_LIT(f, ")\r\n");
 	/* Sent in batches; whatever is gathered goes out before a literal
 	 * (emit_section), a pause and the tagged reply (fetch_continue). */
 	if (f->line.len >= FETCH_LINE_BATCH)
@@ -610,6 +681,15 @@ static int fetch_continue(struct imap_cmd *cmd)
 			}
 			if (start_message(f, msn) < 0)
 				goto io_error;
+			/* Without sections nothing is streamed: the message's
+			 * whole response in one go, not one loop turn per item
+			 * (FETCH 1:* (UID FLAGS) over a million messages). */
+			if (f->in_msg && !f->need_file) {
+				while (f->item < f->req.count)
+					if (emit_item(f, &f->req.items[f->item++]) < 0)
+						goto io_error;
+				end_message(f);
+			}
 			continue;
 		}
 		if (f->item < f->req.count) {
@@ -839,6 +919,8 @@ int cmd_fetch(struct imap_cmd *cmd)
 		f->req.has_uid = true;
 	}
 	f->report_modseq = imap_session_condstore(s);
+	for (size_t i = 0; i < f->req.count; i++)
+		f->need_file |= item_needs_file(&f->req.items[i]);
 
 	/* Checks done: act. */
 	if (f->req.vanished && send_vanished(f, set_text) < 0) {
