@@ -8,6 +8,7 @@
  * expunged UIDs leave a tombstone with the modseq of their expunge. */
 #include "sqlite-store.h"
 #include "sqlite-listsnap.h"
+#include "sqlite-sync.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -302,19 +303,16 @@ int sq_build_cache(const char *path, uint64_t size, struct buf *out)
 	return ret > 0 ? 1 : store_fail(STORE_ERR_INTERNAL, "Cannot build the message cache");
 }
 
-/* Moves a finished temp file to its final name msg/<xx>/<id> and makes
- * its content durable. Called under the write lock, after the id was
- * allocated: a file of this id can only be a leftover of a crash between
- * this and the commit (ids are allocated under the lock), so replacing it
- * is right. The order (rename, then fsync of the file) matters for speed,
- * not for safety: the row is the commit point and it is written only
- * after the file (here) and its directory entry (sq_sync_msg_dirs) are
- * durable. On a journalling filesystem, the file synced after the rename
- * commits the journal transaction that also holds the new directory
- * entry, so the directory's fsync that follows finds little left to
- * write; synced before, every delivery would pay for two commits.
- * Without a journal the directory's own fsync is what makes the entry
- * durable, so durability never rests on that order. */
+/* Moves a finished temp file to its final name msg/<xx>/<id>. Called
+ * under the write lock, after the id was allocated: a file of this id can
+ * only be a leftover of a crash between this and the commit (ids are
+ * allocated under the lock), so replacing it is right. The file is made
+ * durable later, with its directory entry, by sync_installed: the row is
+ * the commit point and it is written only after both are durable. Renamed
+ * before its fsync: on a journalling filesystem the file's fsync then
+ * commits the journal transaction that also holds the new entry, so the
+ * directory's fsync finds little left to write; synced before, every
+ * delivery would pay for two commits. */
 static int blob_install(struct sq_user *s, struct store_blob *b, uint64_t blob_id)
 {
 	char path[4096], dir[4096], msgdir[4096];
@@ -334,35 +332,61 @@ static int blob_install(struct sq_user *s, struct store_blob *b, uint64_t blob_i
 	}
 	free(b->path);
 	b->path = NULL;
-	if (fsync(b->fd) < 0) {
-		unlink(path);
-		goto fail;
-	}
 	return 1;
 fail:
 	log_error("store_install", "path=%s error=\"%s\"", path, strerror(errno));
 	return store_fail(STORE_ERR_TEMPFAIL, "Cannot store message file");
 }
 
-/* fsync of every msg/<xx> directory that got one of the installed files,
- * once each (POSIX: a new directory entry is durable only after an fsync
- * of its directory). Before the commit. */
-static int sync_msg_dirs(struct sq_user *s, const uint64_t *ids, unsigned n)
+/* Makes the installed files and their directory entries durable (POSIX:
+ * a new entry is durable only after an fsync of its directory), before
+ * the commit. Each msg/<xx> directory is synced once, on a helper thread
+ * (sqlite-sync.h), while this thread syncs the files: the two flushes
+ * overlap instead of adding up. */
+static int sync_installed(struct sq_user *s, struct store_blob **blobs, const uint64_t *ids,
+			  unsigned n)
 {
-	uint8_t done[256 / 8] = { 0 };
+	uint8_t seen[256 / 8] = { 0 };
+	struct sq_sync_job one[1];
+	struct sq_sync_job *jobs = one;
+	unsigned njobs = 0;
+	int ret = 1;
 	char dir[4096];
+	if (n > 1 && (jobs = calloc(n < 256 ? n : 256, sizeof(*jobs))) == NULL)
+		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
 	for (unsigned i = 0; i < n; i++) {
 		unsigned xx = (unsigned)(ids[i] & 0xff);
-		if (done[xx / 8] & (1u << (xx % 8)))
+		if (seen[xx / 8] & (1u << (xx % 8)))
 			continue;
-		done[xx / 8] |= (uint8_t)(1u << (xx % 8));
+		seen[xx / 8] |= (uint8_t)(1u << (xx % 8));
 		snprintf(dir, sizeof(dir), "%s/msg/%02x", s->dir, xx);
-		if (sq_fsync_dir(dir) < 0) {
+		int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
 			log_error("store_install", "path=%s error=\"%s\"", dir, strerror(errno));
-			return store_fail(STORE_ERR_TEMPFAIL, "Cannot store message file");
+			ret = store_fail(STORE_ERR_TEMPFAIL, "Cannot store message file");
+			break;
+		}
+		sq_sync_start(&jobs[njobs++], fd);
+	}
+	for (unsigned i = 0; i < n && ret > 0; i++) {
+		if (fsync(blobs[i]->fd) < 0) {
+			log_error("store_install", "blob=%llu error=\"%s\"",
+				  (unsigned long long)ids[i], strerror(errno));
+			ret = store_fail(STORE_ERR_TEMPFAIL, "Cannot store message file");
 		}
 	}
-	return 1;
+	/* Every started job is finished, also after a failure: the job and
+	 * its fd must outlive the helper's fsync. */
+	for (unsigned j = 0; j < njobs; j++) {
+		if (sq_sync_finish(&jobs[j]) < 0 && ret > 0) {
+			log_error("store_install", "directory fsync error=\"%s\"", strerror(errno));
+			ret = store_fail(STORE_ERR_TEMPFAIL, "Cannot store message file");
+		}
+		close(jobs[j].fd);
+	}
+	if (jobs != one)
+		free(jobs);
+	return ret;
 }
 
 int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blobs,
@@ -462,7 +486,7 @@ int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blo
 		ddeleted += (row.flags & STORE_FLAG_DELETED) != 0;
 	}
 	if (ret > 0)
-		ret = sync_msg_dirs(s, installed, ninstalled);
+		ret = sync_installed(s, blobs, installed, ninstalled);
 	if (ret > 0)
 		ret = mailbox_update(s, &mb, n, dunseen, ddeleted, (int64_t)total);
 	if (ret > 0)
@@ -972,6 +996,40 @@ static void list_reset_keep_array(struct store_msg_list *l)
 	l->count = 0;
 }
 
+/* SELECT's "first unseen" (IMAP4rev1) before a snapshot is read: the
+ * flags of the first rows in UID order, at most FIRST_UNSEEN_SCAN of them
+ * (one column of the primary key: cheap, and the same read transaction as
+ * the list). Usually an unseen message comes early and SELECT answers at
+ * once, as it does while reading the rows; otherwise the head waits for
+ * the merged list. 1 found (head called), 0 not within the scan. */
+#define FIRST_UNSEEN_SCAN 4096
+
+static int head_first_unseen(struct sq_user *s, uint64_t mailbox_id, struct list_head_state *h)
+{
+	sqlite3_stmt *st = sq_stmt(s, "SELECT flags FROM message WHERE mailbox_id = ?1"
+				      " ORDER BY uid LIMIT ?2");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)mailbox_id);
+	sqlite3_bind_int(st, 2, FIRST_UNSEEN_SCAN);
+	uint32_t pos = 0;
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		pos++;
+		if ((sqlite3_column_int(st, 0) & STORE_FLAG_SEEN) == 0) {
+			h->head.first_unseen = pos;
+			ret = 1;
+			break;
+		}
+	}
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = sq_fail(s, rc, "first unseen");
+	sqlite3_reset(st);
+	if (ret > 0)
+		head_call(h);
+	return ret;
+}
+
 /* How a load used the snapshot, for the write decision after it. */
 struct snap_use {
 	bool tried;        /* the mailbox is big enough to have one */
@@ -1079,7 +1137,10 @@ int sq_msg_list_load(struct store_user *u, uint64_t id, bool want_first_unseen,
 	}
 	if (ret > 0 && snap_min != 0 && ctr.count >= snap_min) {
 		use.tried = true;
-		ret = load_from_snapshot(s, &mb, &ctr, l, &sums, &use);
+		if (h != NULL && !h->called)
+			ret = head_first_unseen(s, id, h);
+		if (ret >= 0)
+			ret = load_from_snapshot(s, &mb, &ctr, l, &sums, &use);
 		summed = ret > 0;
 		if (ret > 0 && h != NULL) {
 			h->head.first_unseen = sums.first_unseen;

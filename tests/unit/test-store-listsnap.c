@@ -450,6 +450,30 @@ TEST(head_from_a_snapshot_names_the_first_unseen)
 	CHECK(l->msgs[r.head.first_unseen - 1].uid == 303);
 	CHECK(r.head.highestmodseq == l->highestmodseq && r.head.uidnext == l->uidnext);
 	store_msg_list_free(&l);
+
+	/* The first unseen beyond the rows looked at before the snapshot is
+	 * read (4,096): the head comes from the merged list. */
+	uint64_t deep;
+	CHECK(store_mailbox_create(u, "Deep", 0, &deep) == 1);
+	fill(u, deep, 6000);
+	set_flags(u, deep, 1, 5000, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL);
+	CHECK(load_and_compare(u, deep) == 0);
+	set_flags(u, deep, 5001, 5001, STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL); /* was unseen */
+	expunge(u, deep, 10, 12);
+	struct store_msg_list *plain = load_plain(u, deep);
+	uint32_t want = 0;
+	for (uint32_t i = 0; i < plain->count && want == 0; i++)
+		if (!(plain->msgs[i].flags & STORE_FLAG_SEEN))
+			want = i + 1;
+	store_msg_list_free(&plain);
+	CHECK(want > 4096);
+	memset(&r, 0, sizeof(r));
+	merged = atomic_load(&sq_listsnap_stats.merged);
+	CHECK(store_msg_list_load_head(u, deep, true, record_head, &r, &l) == 1);
+	CHECK(atomic_load(&sq_listsnap_stats.merged) == merged + 1);
+	CHECK(r.calls == 1 && r.head.first_unseen == want);
+	CHECK(!(l->msgs[want - 1].flags & STORE_FLAG_SEEN));
+	store_msg_list_free(&l);
 	teardown(&u);
 }
 
