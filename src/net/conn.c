@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +87,7 @@ struct conn {
 	bool zlib_dirty;
 	bool counted_ip;
 	bool quickack; /* conn_set_quickack */
+	uint64_t upload_mark; /* bytes_in at the last read callback while quickack */
 	unsigned pending_async;
 	struct conn_wakeup *wakeups;
 
@@ -375,13 +378,80 @@ void conn_set_quickack(struct conn *c, bool on)
 	if (on && !c->quickack && !c->dead)
 		conn_quickack_now(c);
 	c->quickack = on;
+	c->upload_mark = c->bytes_in;
+}
+
+/* libevent 2.1 reads at most 4 KiB per readable event (EVBUFFER_MAX_READ
+ * in buffer.c): an upload of megabytes would cost a loop turn, an
+ * epoll_wait, an ioctl and a quick ACK per 4 KiB. While an upload comes in
+ * on a plain socket, whatever else the socket already holds is taken in one
+ * more read, within the input bound. End of file and errors are left for
+ * libevent's next read to report. */
+#define CONN_UPLOAD_READ_MAX (256 * 1024)
+#define CONN_LIBEVENT_READ 4096
+
+static void conn_read_more(struct conn *c)
+{
+	if (c->n_chain != 1 || c->tls || c->compressed || c->dead)
+		return;
+	int fd = (int)bufferevent_getfd(c->bev);
+	int pending = 0;
+	if (fd < 0 || ioctl(fd, FIONREAD, &pending) < 0 || pending <= 0)
+		return;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t have = evbuffer_get_length(in);
+	if (have >= CONN_INPUT_HIGH)
+		return;
+	size_t want = CONN_INPUT_HIGH - have;
+	if (want > CONN_UPLOAD_READ_MAX)
+		want = CONN_UPLOAD_READ_MAX;
+	if (want > (size_t)pending)
+		want = (size_t)pending;
+	/* A socket bufferevent keeps its input's end frozen; it unfreezes it
+	 * around its own reads in the same way. */
+	evbuffer_unfreeze(in, 0);
+	struct evbuffer_iovec v[2];
+	int n = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+	if (n <= 0) {
+		evbuffer_freeze(in, 0);
+		return;
+	}
+	struct iovec iov[2];
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	ssize_t got;
+	do
+		got = readv(fd, iov, n);
+	while (got < 0 && errno == EINTR);
+	if (got <= 0) {
+		evbuffer_commit_space(in, v, 0);
+		evbuffer_freeze(in, 0);
+		return;
+	}
+	int used = 0;
+	size_t left = (size_t)got;
+	while (left > 0 && used < n) {
+		if (v[used].iov_len > left)
+			v[used].iov_len = left;
+		left -= v[used].iov_len;
+		used++;
+	}
+	evbuffer_commit_space(in, v, used);
+	evbuffer_freeze(in, 0);
 }
 
 static void conn_readcb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	if (c->quickack)
+	if (c->quickack) {
+		/* A read shorter than libevent's limit emptied the socket. */
+		if (c->bytes_in - c->upload_mark >= CONN_LIBEVENT_READ)
+			conn_read_more(c);
+		c->upload_mark = c->bytes_in;
 		conn_quickack_now(c);
+	}
 	if (!c->closing)
 		conn_arm_timer(c, c->idle_timeout);
 	conn_deliver_input(c);

@@ -638,3 +638,70 @@ def test_data_end_in_its_own_write_is_not_held_by_delayed_acks(d):
     times.sort()
     assert times[3] < 30, times
     assert len(imap_fetch_all(d, USER)) == 7
+
+
+def big_body(size):
+    """size bytes of CRLF lines, with lines that start with "." (stuffed on
+    the wire) at many offsets, so some fall on read and buffer edges."""
+    lines, total, i = [], 0, 0
+    while total < size:
+        if i % 97 == 0:
+            line = "." * (1 + i % 3) + "dot line %d\r\n" % i
+        else:
+            line = "line %d %s\r\n" % (i, "abcdefghij" * (i % 9))
+        lines.append(line)
+        total += len(line)
+        i += 1
+    return "".join(lines)
+
+
+def test_multi_megabyte_message_to_two_recipients_reads_back_byte_for_byte(d):
+    # Sent in one write: the socket holds far more than one read's worth
+    # at a time, so the server reads the upload in large pieces.
+    body = big_body(6 * 1024 * 1024)
+    msg = message("bulk", body)
+    stuffed = re.sub(r"(?m)^\.", "..", msg)
+    c = Lmtp(d.ports["lmtp"])
+    c.cmd("LHLO mta")
+    assert c.cmd("MAIL FROM:<sender@example.org>")[0].startswith("250")
+    assert c.cmd("RCPT TO:<%s>" % USER)[0].startswith("250")
+    assert c.cmd("RCPT TO:<%s>" % USER2)[0].startswith("250")
+    assert c.cmd("DATA")[0].startswith("354")
+    c.send(stuffed + ".\r\n")
+    assert c.reply()[0].startswith("250 2.0.0 <%s>" % USER)
+    assert c.reply()[0].startswith("250 2.0.0 <%s>" % USER2)
+    # The connection goes on with the next transaction.
+    assert c.cmd("MAIL FROM:<sender@example.org>")[0].startswith("250")
+    assert c.cmd("RCPT TO:<%s>" % USER)[0].startswith("250")
+    assert c.cmd("DATA")[0].startswith("354")
+    c.send(message("after") + ".\r\n")
+    assert c.reply()[0].startswith("250 2.0.0")
+    c.close()
+    for user in (USER, USER2):
+        stored = imap_fetch_all(d, user)
+        expected = ("Return-Path: <sender@example.org>\r\nDelivered-To: <%s>\r\n" % user +
+                    msg).encode()
+        assert stored[0][2] == expected
+    assert len(imap_fetch_all(d, USER)) == 2
+
+
+def test_disconnect_in_the_middle_of_megabytes_leaves_nothing(d):
+    c = Lmtp(d.ports["lmtp"])
+    c.cmd("LHLO mta")
+    c.cmd("MAIL FROM:<a@b>")
+    c.cmd("RCPT TO:<%s>" % USER)
+    c.cmd("DATA")
+    c.send(message("cut", big_body(3 * 1024 * 1024)))
+    c.close()
+    deadline = time.time() + 10
+    tmp = os.path.join(d.data_dir, "users")
+    tmp_dirs = [root for root, _, _ in os.walk(tmp) if os.path.basename(root) == "tmp"]
+    while time.time() < deadline and any(os.listdir(t) for t in tmp_dirs):
+        time.sleep(0.05)
+    assert not any(os.listdir(t) for t in tmp_dirs)
+    assert imap_fetch_all(d, USER) == []
+    # The server still takes mail.
+    with smtplib.LMTP("127.0.0.1", d.ports["lmtp"]) as lmtp:
+        lmtp.ehlo("mta")
+        lmtp.sendmail("a@b", [USER], message("next").encode())
+    assert len(imap_fetch_all(d, USER)) == 1
