@@ -55,7 +55,7 @@
 /* Bytes read from the connection at a time. */
 #define LMTP_IN_SIZE 4096
 /* Content gathered before it is written to the recipients' blobs. */
-#define LMTP_WBUF_SIZE (64 * 1024)
+#define LMTP_WBUF_SIZE (256 * 1024)
 /* RFC 5321 4.5.3.2.7: a server waits at least 5 minutes for a command. */
 #define LMTP_IDLE_TIMEOUT 300
 /* Reply text of one recipient. */

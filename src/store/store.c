@@ -977,11 +977,10 @@ int store_blob_begin(struct store_user *u, bool lf_to_crlf, struct store_blob **
 	return 1;
 }
 
-static int blob_flush(struct store_blob *b)
+static int blob_write_all(struct store_blob *b, const char *p, size_t len)
 {
-	size_t off = 0;
-	while (off < b->buf_len) {
-		ssize_t n = write(b->fd, b->buf + off, b->buf_len - off);
+	while (len > 0) {
+		ssize_t n = write(b->fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -991,8 +990,16 @@ static int blob_flush(struct store_blob *b)
 			return store_fail(STORE_ERR_TEMPFAIL, "Cannot write message: %s",
 					  n < 0 && errno == ENOSPC ? "disk full" : "I/O error");
 		}
-		off += (size_t)n;
+		p += n;
+		len -= (size_t)n;
 	}
+	return 1;
+}
+
+static int blob_flush(struct store_blob *b)
+{
+	if (blob_write_all(b, b->buf, b->buf_len) < 0)
+		return -1;
 	b->buf_len = 0;
 	return 1;
 }
@@ -1004,6 +1011,13 @@ static int blob_put(struct store_blob *b, const char *p, size_t len)
 		return store_fail(STORE_ERR_LIMIT, "Message too large");
 	}
 	b->size += len;
+	if (len >= sizeof(b->buf)) {
+		/* A large piece is written as it is, after what is buffered:
+		 * one write instead of one per buffer, and no copy. */
+		if (b->buf_len > 0 && blob_flush(b) < 0)
+			return -1;
+		return blob_write_all(b, p, len);
+	}
 	while (len > 0) {
 		if (b->buf_len == sizeof(b->buf) && blob_flush(b) < 0)
 			return -1;
