@@ -259,6 +259,30 @@ TEST(delta_merge_equals_a_full_load)
 	teardown(&u);
 }
 
+/* Many keyword sets in the snapshot (more than the intern table's first
+ * size of 64), then new sets in the changes: each must be interned once,
+ * next to the ones read from the file. */
+TEST(many_keyword_sets_merge)
+{
+	struct store_user *u = setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	fill(u, inbox, BIG);
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "UPDATE message SET keywords = '$K' || (uid %% 300) WHERE mailbox_id = %llu"
+		 " AND uid > 1;", (unsigned long long)inbox);
+	CHECK(db_exec(sql) == 1);
+	CHECK(load_and_compare(u, inbox) == 0);
+	struct store_msg_list *l = load_plain(u, inbox);
+	CHECK(l->kwset_count == 301);
+	store_msg_list_free(&l);
+	set_flags(u, inbox, 2, 200, STORE_FLAGS_ADD, 0, "$Extra");
+	set_flags(u, inbox, 150, 450, STORE_FLAGS_REPLACE, 0, "$K7");
+	CHECK(tsu_append(u, inbox, MSG, 0, "$K8 $Extra") > 0);
+	CHECK(load_and_compare(u, inbox) == 1);
+	teardown(&u);
+}
+
 /* Rewrites the snapshot's header field at offset off (and its header
  * checksum) so only that field is wrong. */
 static void patch_header(uint64_t box, size_t off, const void *val, size_t len)
