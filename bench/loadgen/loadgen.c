@@ -46,8 +46,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -494,10 +496,52 @@ static bool lmtp_line(struct client *c, const char *line, size_t len)
 	return true;
 }
 
+/* libevent 2.1 reads at most 4 KiB per readable event whatever
+ * bufferevent_set_max_single_read says (EVBUFFER_MAX_READ in buffer.c): a
+ * download would cost this client a loop turn, an ioctl and a read per
+ * 4 KiB, making the client, not the server, the limit. On plain sockets,
+ * what the socket holds is taken in one more read (up to 1 MiB). End of
+ * file and errors are left for libevent's next read to report. */
+static void read_rest(struct bufferevent *bev, struct evbuffer *in)
+{
+	if (opt.tls)
+		return;
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	int pending = 0;
+	if (fd < 0 || ioctl(fd, FIONREAD, &pending) < 0 || pending <= 0)
+		return;
+	if (pending > 1024 * 1024)
+		pending = 1024 * 1024;
+	/* A socket bufferevent keeps its input's end frozen between its own
+	 * reads. */
+	evbuffer_unfreeze(in, 0);
+	struct evbuffer_iovec v[2];
+	int n = evbuffer_reserve_space(in, pending, v, 2);
+	if (n > 0) {
+		struct iovec iov[2];
+		for (int i = 0; i < n; i++) {
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		ssize_t got = readv(fd, iov, n);
+		int used = 0;
+		size_t left = got > 0 ? (size_t)got : 0;
+		while (left > 0 && used < n) {
+			if (v[used].iov_len > left)
+				v[used].iov_len = left;
+			left -= v[used].iov_len;
+			used++;
+		}
+		evbuffer_commit_space(in, v, used);
+	}
+	evbuffer_freeze(in, 0);
+}
+
 static void readcb(struct bufferevent *bev, void *arg)
 {
 	struct client *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	read_rest(bev, in);
 	size_t total = evbuffer_get_length(in);
 	st.bytes_in += total - c->leftover;
 	for (;;) {
@@ -674,11 +718,6 @@ static void client_start(struct client *c)
 	if (c->bev == NULL)
 		die("bufferevent_socket_new failed");
 	bufferevent_setcb(c->bev, readcb, NULL, eventcb, c);
-	/* libevent reads 16 KiB at a time by default: for downloads (POP3,
-	 * FETCH of bodies) that is one read callback per 16 KiB on the
-	 * client's side of a shared machine. */
-	if (opt.mode == M_POP3 || opt.mode == M_IMAP_MIXED)
-		bufferevent_set_max_single_read(c->bev, 256 * 1024);
 	if (opt.mode != M_IDLE) {
 		struct timeval tmo = { 120, 0 };
 		bufferevent_set_timeouts(c->bev, &tmo, &tmo);
