@@ -283,6 +283,10 @@ static void publish(struct store_user *u, uint64_t mailbox_id, uint64_t modseq)
 /* ------------------------------------------------------------------ */
 /* append */
 
+/* Messages up to this size are read into memory to be parsed, larger ones
+ * mapped. */
+#define SQ_CACHE_READ_MAX ((uint64_t)256 * 1024)
+
 int sq_build_cache(const char *path, uint64_t size, struct buf *out)
 {
 	if (size > MIME_MAX_MESSAGE_SIZE)
@@ -294,12 +298,36 @@ int sq_build_cache(const char *path, uint64_t size, struct buf *out)
 	if (fd < 0)
 		return store_fail(errno == ENOENT ? STORE_ERR_NONEXISTENT : STORE_ERR_TEMPFAIL,
 				  "Cannot open message file");
-	void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
-		return store_fail(STORE_ERR_TEMPFAIL, "Cannot map message file");
-	int ret = mime_cache_build(map, size, out);
-	munmap(map, size);
+	int ret;
+	if (size <= SQ_CACHE_READ_MAX) {
+		/* A small file is read: mapping it costs more (page faults,
+		 * and an unmap that interrupts every CPU that runs one of our
+		 * threads to flush its TLB). */
+		char *text = malloc((size_t)size);
+		size_t got = 0;
+		while (text != NULL && got < size) {
+			ssize_t n = pread(fd, text + got, (size_t)size - got, (off_t)got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		close(fd);
+		if (got < size) {
+			free(text);
+			return store_fail(STORE_ERR_TEMPFAIL, "Cannot read message file");
+		}
+		ret = mime_cache_build(text, size, out);
+		free(text);
+	} else {
+		void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+		close(fd);
+		if (map == MAP_FAILED)
+			return store_fail(STORE_ERR_TEMPFAIL, "Cannot map message file");
+		ret = mime_cache_build(map, size, out);
+		munmap(map, size);
+	}
 	return ret > 0 ? 1 : store_fail(STORE_ERR_INTERNAL, "Cannot build the message cache");
 }
 
