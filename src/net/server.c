@@ -30,6 +30,10 @@
 
 #include "lib/log.h"
 
+/* Connections the kernel completes before roostd accepts them (capped by
+ * net.core.somaxconn): a burst of clients must not overflow it. */
+#define NET_LISTEN_BACKLOG 4096
+
 #define IP_BUCKETS 1024
 
 struct ip_slot {
@@ -428,7 +432,7 @@ static int bind_unix(const char *path, char *err, size_t errcap)
 		return -1;
 	}
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0666) < 0 ||
-	    listen(fd, 128) < 0) {
+	    listen(fd, NET_LISTEN_BACKLOG) < 0) {
 		snprintf(err, errcap, "%s: cannot listen: %s", path, strerror(errno));
 		close(fd);
 		return -1;
@@ -473,7 +477,7 @@ static int bind_tcp(const char *address, unsigned port, char *err, size_t errcap
 	if (res->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, any || !strcmp(address, "::") ? &zero : &one,
 			   sizeof(int));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 511) < 0) {
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, NET_LISTEN_BACKLOG) < 0) {
 		snprintf(err, errcap, "%s port %u: cannot listen: %s", address, port,
 			 strerror(errno));
 		close(fd);
@@ -513,8 +517,12 @@ int net_server_listen(struct net_server *s, const struct listener_config *lc,
 	}
 	l->path = lc->path ? strdup(lc->path) : NULL;
 	l->busy_line = busy_line ? strdup(busy_line) : NULL;
+	/* Backlog 0: the socket is listening already, with ours. (-1 would
+	 * have libevent call listen() again with a backlog of 128, too few
+	 * for a burst of connections: the kernel then drops the handshakes'
+	 * last ACKs and such clients wait for a greeting that never comes.) */
 	l->evl = evconnlistener_new(s->base, listener_accept_cb, l,
-				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	l->ev_retry = evtimer_new(s->base, listener_retry_cb, l);
 	if (l->evl == NULL || l->ev_retry == NULL || (lc->path && l->path == NULL) ||
 	    (busy_line && l->busy_line == NULL)) {
