@@ -33,6 +33,7 @@ import argparse
 import ctypes
 import ctypes.util
 import json
+import queue
 import os
 import shutil
 import signal
@@ -501,6 +502,13 @@ def wait_idle(server, quiet_s=5, limit_s=1800):
     return time.monotonic() - t0
 
 
+def pipe_lines(pipe, q):
+    """Puts every line of pipe on q, then "" at its end."""
+    for line in pipe:
+        q.put(line)
+    q.put("")
+
+
 def wait_all_idle(servers, quiet_s=3, limit_s=300):
     """Waits until every server used under 2% of one core for quiet_s
     seconds in a row (or limit_s passed); returns the seconds waited.
@@ -616,13 +624,20 @@ class Bench:
         ready = failed = 0
         deadline = time.monotonic() + 120 + n * 0.1
         for g in gens:
-            # loadgen prints "READY <n> failed=<m>" on stderr once settled.
+            # loadgen prints "READY <n> failed=<m>" on stderr once settled;
+            # read by a thread so that a loadgen that never settles cannot
+            # hold the run past the deadline.
+            lines = queue.Queue()
+            threading.Thread(target=pipe_lines, args=(g.stderr, lines), daemon=True).start()
             while True:
-                if time.monotonic() > deadline:
+                try:
+                    line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+                except queue.Empty:
+                    line = None
+                if line is None or time.monotonic() > deadline:
                     for x in gens:
                         x.kill()
                     die("idle connections did not settle in time")
-                line = g.stderr.readline()
                 if not line:
                     die("idle loadgen exited early")
                 if line.startswith("READY"):
