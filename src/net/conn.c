@@ -47,7 +47,6 @@ enum {
 	TASK_DRAINED = 1 << 2,
 	TASK_INPUT = 1 << 3,
 	TASK_DESTROY = 1 << 4,
-	TASK_FLUSH = 1 << 5,
 };
 
 enum conn_switch { SWITCH_NONE, SWITCH_STARTTLS, SWITCH_COMPRESS };
@@ -88,10 +87,6 @@ struct conn {
 	bool zlib_dirty;
 	bool counted_ip;
 	bool quickack; /* conn_set_quickack */
-	/* A plain socket with no filter: the output is written by
-	 * conn_flush_direct, and libevent's write event is on only while a
-	 * write would block (write_armed). */
-	bool direct_write, write_armed;
 	uint64_t upload_mark; /* bytes_in at the last read callback while quickack */
 	unsigned pending_async;
 	struct conn_wakeup *wakeups;
@@ -165,9 +160,6 @@ static void conn_note_output(struct conn *c)
 {
 	if (c->compressed)
 		c->zlib_dirty = true;
-	if (c->direct_write && !c->write_armed && !(c->tasks & TASK_FLUSH) &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
-		conn_schedule(c, TASK_FLUSH);
 	if (!c->output_full && conn_output_len(c) > CONN_OUTPUT_HIGH) {
 		c->output_full = true;
 		conn_update_reading(c);
@@ -246,38 +238,9 @@ static void conn_bottom_in_cb(struct evbuffer *buf, const struct evbuffer_cb_inf
 	c->bytes_in += info->n_added;
 }
 
-/* On a plain socket the output is written here, once the callbacks of
- * this loop turn have queued theirs, until it is empty or the socket is
- * full: a response costs one write instead of arming EPOLLOUT, waiting
- * for it and disarming it (two epoll_ctl and an epoll_wait). When a write
- * would block, or fails (libevent's own write then reports the error),
- * libevent's write event takes over until the output has drained. */
-static void conn_flush_direct(struct conn *c)
-{
-	if (!c->direct_write || c->write_armed || c->dead)
-		return;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	evutil_socket_t fd = bufferevent_getfd(c->bev);
-	/* A socket bufferevent keeps its output's start frozen and unfreezes
-	 * it around its own writes in the same way. */
-	evbuffer_unfreeze(out, 1);
-	int n = 1;
-	while (n > 0 && evbuffer_get_length(out) > 0)
-		n = evbuffer_write_atmost(out, fd, -1);
-	evbuffer_freeze(out, 1);
-	if (evbuffer_get_length(out) > 0) {
-		c->write_armed = true;
-		bufferevent_enable(c->bev, EV_WRITE);
-	}
-}
-
 static void conn_check_output(struct conn *c)
 {
 	size_t len = conn_output_len(c);
-	if (len == 0 && c->write_armed && !c->dead) {
-		c->write_armed = false;
-		bufferevent_disable(c->bev, EV_WRITE);
-	}
 	if (c->output_full && len <= CONN_OUTPUT_LOW) {
 		c->output_full = false;
 		conn_update_reading(c);
@@ -580,10 +543,6 @@ static void conn_task_cb(evutil_socket_t fd, short what, void *arg)
 	for (int round = 0; c->tasks && round < 8; round++) {
 		unsigned t = c->tasks;
 		c->tasks = 0;
-		if (t & TASK_FLUSH)
-			conn_flush_direct(c);
-		t |= c->tasks;
-		c->tasks = 0;
 		if (t & TASK_CHECK_OUTPUT)
 			conn_check_output(c);
 		t |= c->tasks;
@@ -675,19 +634,7 @@ static void conn_set_top(struct conn *c, struct bufferevent *bev)
 	bufferevent_setcb(bev, conn_readcb, NULL, conn_eventcb, c);
 	bufferevent_setwatermark(bev, EV_READ, 0, CONN_INPUT_HIGH);
 	c->read_enabled = false;
-	if (c->n_chain == 1 && !c->tls) {
-		c->direct_write = true;
-		bufferevent_disable(bev, EV_WRITE);
-	} else {
-		if (c->direct_write) {
-			/* A filter now writes into the socket's buffer, which
-			 * libevent empties (the switch waited for it to be). */
-			c->direct_write = false;
-			c->write_armed = false;
-			bufferevent_enable(c->chain[0], EV_WRITE);
-		}
-		bufferevent_enable(bev, EV_WRITE);
-	}
+	bufferevent_enable(bev, EV_WRITE);
 	conn_update_reading(c);
 }
 
