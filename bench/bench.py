@@ -484,22 +484,8 @@ def load_big_maildir(server, src, user):
 
 
 def wait_idle(server, quiet_s=5, limit_s=1800):
-    """Waits until server used under 2% of one core for quiet_s seconds in
-    a row (or limit_s passed); returns the seconds waited."""
-    t0 = time.monotonic()
-    quiet_since = None
-    prev = cpu_seconds(server.pids(), server.root_pid())
-    while time.monotonic() - t0 < limit_s:
-        time.sleep(1)
-        cur = cpu_seconds(server.pids(), server.root_pid())
-        if cur - prev < 0.02:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since >= quiet_s:
-                break
-        else:
-            quiet_since = None
-        prev = cur
-    return time.monotonic() - t0
+    """wait_all_idle for one server."""
+    return wait_all_idle([server], quiet_s, limit_s)
 
 
 def pipe_lines(pipe, q):
