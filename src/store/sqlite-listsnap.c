@@ -96,15 +96,6 @@ static void reject(const char *path, const char *why)
 	unlink(path);
 }
 
-static void list_clear(struct store_msg_list *l)
-{
-	for (uint32_t i = 0; i < l->kwset_count; i++)
-		free(l->kwsets[i]);
-	free(l->kwsets);
-	free(l->msgs);
-	memset(l, 0, sizeof(*l));
-}
-
 /* The keyword strings: exactly kwset_count - 1 non-empty NUL-terminated
  * strings filling kw_bytes. */
 static int parse_kwsets(const char *kw, uint64_t kw_bytes, uint32_t kwset_count,
@@ -231,7 +222,7 @@ out:
 	close(fd);
 	free(kw);
 	if (ret <= 0)
-		list_clear(l);
+		store_msg_list_clear(l);
 	if (why != NULL)
 		reject(path, why);
 	return ret;

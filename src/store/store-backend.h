@@ -162,6 +162,10 @@ int store_keywords_apply(const char *cur, enum store_flags_op op, const char *ar
 
 /* --- message lists --- */
 
+/* Frees what a list holds (messages, keyword sets) and zeroes it; the
+ * struct itself stays. */
+void store_msg_list_clear(struct store_msg_list *l);
+
 /* Interning of keyword strings while building a list. */
 struct store_kw_intern {
 	uint32_t *slots;  /* kwset index + 1, 0 empty */

@@ -714,15 +714,12 @@ void store_msg_list_free(struct store_msg_list **list)
 	struct store_msg_list *l = *list;
 	if (l == NULL)
 		return;
-	for (uint32_t i = 0; i < l->kwset_count; i++)
-		free(l->kwsets[i]);
-	free(l->kwsets);
-	free(l->msgs);
+	store_msg_list_clear(l);
 	free(l);
 	*list = NULL;
 }
 
-static void msg_list_clear(struct store_msg_list *l)
+void store_msg_list_clear(struct store_msg_list *l)
 {
 	for (uint32_t i = 0; i < l->kwset_count; i++)
 		free(l->kwsets[i]);
@@ -920,7 +917,7 @@ void store_changes_free(struct store_changes **changes)
 	struct store_changes *c = *changes;
 	if (c == NULL)
 		return;
-	msg_list_clear(&c->changed);
+	store_msg_list_clear(&c->changed);
 	store_uid_array_free(&c->expunged);
 	free(c);
 	*changes = NULL;
@@ -1199,7 +1196,7 @@ int store_flags_change(struct store_user *u, uint64_t mailbox_id, const struct s
 
 void store_flags_result_free(struct store_flags_result *res)
 {
-	msg_list_clear(&res->changed);
+	store_msg_list_clear(&res->changed);
 	store_uid_array_free(&res->failed);
 }
 
