@@ -174,8 +174,15 @@ def wait_indexed(env, count):
     state = None
     while time.monotonic() < deadline:
         if os.path.exists("%s/search.db" % user_dir(env)):
-            state = index_state(env)
-            if state[2] >= count:
+            try:
+                state = index_state(env)
+            except sqlite3.OperationalError as e:
+                # The indexer has created the file but not yet committed
+                # its schema.
+                if "no such table" not in str(e):
+                    raise
+                state = None
+            if state is not None and state[2] >= count:
                 break
         time.sleep(0.3)
     assert state is not None and state[2] == count, state
