@@ -14,10 +14,12 @@
  * busy, so the job may use it without locks.
  *
  * The message is streamed, never held whole: each recipient gets a store
- * blob (a temp file in its own store) opened at DATA with the added header
- * fields; the content is gathered in wbuf (64 KiB) and, when nearly full,
- * written to every blob by a job on the pool (input suspended meanwhile,
- * so a large message to many recipients never blocks the event loop). After the final ".", one job appends each blob and the
+ * blob opened at DATA with the added header fields (it holds 16 KiB in
+ * memory, then becomes a temp file in its store: small messages are kept
+ * in the database); the content is gathered in wbuf (256 KiB) and, when
+ * nearly full, written to every blob by a job on the pool (input suspended
+ * meanwhile, so a large message to many recipients never blocks the event
+ * loop). After the final ".", one job appends each blob and the
  * replies go out in RCPT order, each "250" only after that copy's
  * store_append returned (RFC 2033 4.2). Direct blobs cost one write per
  * recipient and no extra copy, against a spool file's write plus one read

@@ -149,6 +149,12 @@ static int fsck_refs(struct fsck *f)
 			}
 			sqlite3_bind_int64(st, 1, (int64_t)ids.v[i]);
 			ret = step_done(f, st, "blob delete");
+			if (ret > 0 && (st = sq_stmt(s, "DELETE FROM blob_body WHERE id = ?1")) == NULL)
+				ret = -1;
+			if (ret > 0) {
+				sqlite3_bind_int64(st, 1, (int64_t)ids.v[i]);
+				ret = step_done(f, st, "blob body delete");
+			}
 			if (ret > 0)
 				ret = sq_idvec_push(&f->dead, ids.v[i]);
 		} else {
@@ -184,7 +190,16 @@ static int fsck_refs(struct fsck *f)
 	for (size_t i = 0; i < ids.n && ret > 0; i++) {
 		char path[4096];
 		struct stat sb;
-		if (sq_blob_path(s, ids.v[i], path, sizeof(path)) < 0 || stat(path, &sb) < 0) {
+		int64_t body_len;
+		int in_db = sq_get_int(s, "SELECT length(body) FROM blob_body WHERE id = ?1",
+				       (int64_t)ids.v[i], 0, &body_len);
+		if (in_db < 0) {
+			ret = -1;
+			break;
+		}
+		if (in_db > 0)
+			sb.st_size = (off_t)body_len;
+		else if (sq_blob_path(s, ids.v[i], path, sizeof(path)) < 0 || stat(path, &sb) < 0) {
 			f->rep->missing_files++;
 			fsck_log(f, "message file %016llx is missing (%llu messages)",
 				 (unsigned long long)ids.v[i], (unsigned long long)counts.v[i]);
@@ -200,7 +215,8 @@ static int fsck_refs(struct fsck *f)
 		sqlite3_bind_int64(st, 3, (int64_t)counts.v[i]);
 		ret = step_done(f, st, "blob adopt");
 		f->rep->blobs_fixed++;
-		fsck_log(f, "blob %016llx row recreated from its file", (unsigned long long)ids.v[i]);
+		fsck_log(f, "blob %016llx row recreated from its %s", (unsigned long long)ids.v[i],
+			 in_db > 0 ? "text in the database" : "file");
 	}
 	sq_idvec_free(&ids);
 	sq_idvec_free(&counts);
@@ -258,6 +274,19 @@ static int fsck_orphans(struct fsck *f)
 		closedir(d2);
 	}
 	closedir(d);
+	/* Texts in the database that no blob row refers to. */
+	sqlite3_stmt *st = ret > 0 ? sq_stmt(f->s, "DELETE FROM blob_body WHERE id NOT IN"
+						    " (SELECT id FROM blob)") : NULL;
+	if (st != NULL) {
+		ret = step_done(f, st, "orphan bodies");
+		int n = sqlite3_changes(f->s->db);
+		if (ret > 0 && n > 0) {
+			f->rep->orphans_removed += (unsigned)n;
+			fsck_log(f, "removed %d unreferenced message texts from the database", n);
+		}
+	} else if (ret > 0) {
+		ret = -1;
+	}
 	return ret;
 }
 
@@ -267,7 +296,8 @@ static int fsck_orphans(struct fsck *f)
 static int fsck_files(struct fsck *f)
 {
 	struct sq_user *s = f->s;
-	sqlite3_stmt *st = sq_stmt(s, "SELECT id, size, cache FROM blob ORDER BY id");
+	sqlite3_stmt *st = sq_stmt(s, "SELECT b.id, b.size, b.cache, length(t.body) FROM blob b"
+				      " LEFT JOIN blob_body t ON t.id = b.id ORDER BY b.id");
 	if (st == NULL)
 		return -1;
 	int rc, ret = 1;
@@ -282,7 +312,10 @@ static int fsck_files(struct fsck *f)
 			ret = -1;
 			break;
 		}
-		if (stat(path, &sb) < 0) {
+		if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+			/* Kept in the database. */
+			sb.st_size = (off_t)sqlite3_column_int64(st, 3);
+		} else if (stat(path, &sb) < 0) {
 			f->rep->missing_files++;
 			fsck_log(f, "message file %016llx is missing", (unsigned long long)id);
 			continue;
@@ -314,10 +347,8 @@ static int fsck_caches(struct fsck *f)
 	struct sq_user *s = f->s;
 	int ret = 1;
 	for (size_t i = 0; i < f->rebuild.n && ret > 0; i++) {
-		char path[4096];
 		struct buf cache = BUF_INIT(64u * 1024 * 1024);
-		if (sq_blob_path(s, f->rebuild.v[i], path, sizeof(path)) < 0 ||
-		    sq_build_cache(path, f->sizes.v[i], &cache) < 0) {
+		if (sq_build_cache_of(s, f->rebuild.v[i], f->sizes.v[i], &cache) <= 0) {
 			fsck_log(f, "cannot build the cache of %016llx",
 				 (unsigned long long)f->rebuild.v[i]);
 			buf_free(&cache);

@@ -239,7 +239,17 @@ int sq_blob_unref(struct sq_user *s, uint64_t blob_id, struct sq_idvec *dead)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return sq_fail(s, rc, "blob delete");
-	return sq_idvec_push(dead, blob_id);
+	st = sq_stmt(s, "DELETE FROM blob_body WHERE id = ?1");
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, (int64_t)blob_id);
+	rc = sqlite3_step(st);
+	int changed = sqlite3_changes(s->db);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, rc, "blob body delete");
+	/* A message kept in the database has no file to unlink. */
+	return changed > 0 ? 1 : sq_idvec_push(dead, blob_id);
 }
 
 static int blob_ref(struct sq_user *s, uint64_t blob_id)
@@ -286,6 +296,69 @@ static void publish(struct store_user *u, uint64_t mailbox_id, uint64_t modseq)
 /* Messages up to this size are read into memory to be parsed, larger ones
  * mapped. */
 #define SQ_CACHE_READ_MAX ((uint64_t)256 * 1024)
+
+static int build_cache_mem(const char *text, uint64_t size, struct buf *out)
+{
+	if (size > MIME_MAX_MESSAGE_SIZE)
+		return store_fail(STORE_ERR_LIMIT, "Message too large to parse");
+	return mime_cache_build(size ? text : "", size, out) > 0 ? 1 :
+		store_fail(STORE_ERR_INTERNAL, "Cannot build the message cache");
+}
+
+/* Runs sql, a one-row query by blob id (?1), under the user's lock and
+ * appends the row's first column (bytes) to out; *num_r gets the second
+ * (an integer) when given. 1 row, 0 none, -1 error. */
+static int blob_row_read(struct sq_user *s, const char *sql, uint64_t blob_id, struct buf *out,
+			 int64_t *num_r)
+{
+	sq_lock(s);
+	sqlite3_stmt *st = sq_stmt(s, sql);
+	int ret = -1;
+	if (st != NULL) {
+		sqlite3_bind_int64(st, 1, (int64_t)blob_id);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			const void *p = sqlite3_column_blob(st, 0);
+			size_t len = (size_t)sqlite3_column_bytes(st, 0);
+			if (num_r != NULL)
+				*num_r = sqlite3_column_int64(st, 1);
+			ret = buf_append(out, p != NULL ? p : "", len) < 0 ?
+				store_fail(STORE_ERR_LIMIT, "Too large for memory") : 1;
+		} else if (rc == SQLITE_DONE) {
+			ret = 0;
+		} else {
+			ret = sq_fail(s, rc, sql);
+		}
+		sqlite3_reset(st);
+	}
+	sq_unlock(s);
+	return ret;
+}
+
+int sq_body_read(struct sq_user *s, uint64_t blob_id, struct buf *out)
+{
+	return blob_row_read(s, "SELECT body FROM blob_body WHERE id = ?1", blob_id, out, NULL);
+}
+
+int sq_build_cache_of(struct sq_user *s, uint64_t blob_id, uint64_t size, struct buf *out)
+{
+	struct buf body = BUF_INIT(STORE_BLOB_INLINE_MAX);
+	int ret = sq_body_read(s, blob_id, &body);
+	if (ret > 0)
+		ret = build_cache_mem(body.data, body.len, out);
+	buf_free(&body);
+	if (ret != 0)
+		return ret;
+	char path[4096];
+	if (sq_blob_path(s, blob_id, path, sizeof(path)) < 0)
+		return -1;
+	ret = sq_build_cache(path, size, out);
+	if (ret < 0 && store_error(NULL) == STORE_ERR_NONEXISTENT) {
+		store_error_clear();
+		return 0;
+	}
+	return ret;
+}
 
 int sq_build_cache(const char *path, uint64_t size, struct buf *out)
 {
@@ -371,7 +444,7 @@ fail:
  * the commit. Each msg/<xx> directory is synced once, on a helper thread
  * (sqlite-sync.h), while this thread syncs the files: the two flushes
  * overlap instead of adding up. */
-static int sync_installed(struct sq_user *s, struct store_blob **blobs, const uint64_t *ids,
+static int sync_installed(struct sq_user *s, struct store_blob *const *blobs, const uint64_t *ids,
 			  unsigned n)
 {
 	uint8_t seen[256 / 8] = { 0 };
@@ -424,11 +497,14 @@ int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blo
 	struct sq_user *s = sq(u);
 	struct buf *caches = calloc(n, sizeof(*caches));
 	char **kws = calloc(n, sizeof(*kws));
+	/* The messages stored as files (ids, blobs): synced, and removed
+	 * again if the commit fails. */
 	uint64_t *installed = calloc(n, sizeof(*installed));
+	struct store_blob **files = calloc(n, sizeof(*files));
 	unsigned ninstalled = 0;
 	int ret = 1;
 	uint64_t total = 0;
-	if (caches == NULL || kws == NULL || installed == NULL)
+	if (caches == NULL || kws == NULL || installed == NULL || files == NULL)
 		ret = store_fail(STORE_ERR_INTERNAL, "Out of memory");
 
 	/* The parse and the keyword work happen before taking any lock. A
@@ -437,7 +513,9 @@ int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blo
 	for (unsigned i = 0; i < n && ret > 0; i++) {
 		struct buf kw = BUF_INIT(16384);
 		caches[i] = (struct buf)BUF_INIT(SQ_CACHE_MAX);
-		if (sq_build_cache(blobs[i]->path, blobs[i]->size, &caches[i]) < 0) {
+		bool in_db = store_blob_inline(blobs[i]);
+		if ((in_db ? build_cache_mem(blobs[i]->buf, blobs[i]->size, &caches[i]) :
+			     sq_build_cache(blobs[i]->path, blobs[i]->size, &caches[i])) < 0) {
 			log_warn("store_cache", "user=%s size=%llu", u->key,
 				 (unsigned long long)blobs[i]->size);
 			buf_free(&caches[i]);
@@ -478,13 +556,32 @@ int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blo
 			mb.uidnext = reqs[i].uid;
 		}
 		ret = next_uid(&mb, &row.uid);
-		if (ret > 0)
-			ret = blob_install(s, blobs[i], blob_id);
 		if (ret < 0)
 			break;
-		installed[ninstalled++] = blob_id;
-		sqlite3_stmt *st = sq_stmt(s, "INSERT INTO blob (id, size, refs, cache)"
-					      " VALUES (?1, ?2, 1, ?3)");
+		sqlite3_stmt *st;
+		if (store_blob_inline(blobs[i])) {
+			st = sq_stmt(s, "INSERT INTO blob_body (id, body) VALUES (?1, ?2)");
+			if (st == NULL) {
+				ret = -1;
+				break;
+			}
+			sqlite3_bind_int64(st, 1, (int64_t)blob_id);
+			sqlite3_bind_blob(st, 2, blobs[i]->size ? blobs[i]->buf : "",
+					  (int)blobs[i]->size, SQLITE_STATIC);
+			int rc = sqlite3_step(st);
+			sqlite3_reset(st);
+			if (rc != SQLITE_DONE) {
+				ret = sq_fail(s, rc, "body insert");
+				break;
+			}
+		} else {
+			if ((ret = blob_install(s, blobs[i], blob_id)) < 0)
+				break;
+			files[ninstalled] = blobs[i];
+			installed[ninstalled++] = blob_id;
+		}
+		st = sq_stmt(s, "INSERT INTO blob (id, size, refs, cache)"
+			     " VALUES (?1, ?2, 1, ?3)");
 		if (st == NULL) {
 			ret = -1;
 			break;
@@ -514,7 +611,7 @@ int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blo
 		ddeleted += (row.flags & STORE_FLAG_DELETED) != 0;
 	}
 	if (ret > 0)
-		ret = sync_installed(s, blobs, installed, ninstalled);
+		ret = sync_installed(s, files, installed, ninstalled);
 	if (ret > 0)
 		ret = mailbox_update(s, &mb, n, dunseen, ddeleted, (int64_t)total);
 	if (ret > 0)
@@ -553,6 +650,7 @@ int sq_append(struct store_user *u, uint64_t mailbox_id, struct store_blob **blo
 	free(caches);
 	free(kws);
 	free(installed);
+	free(files);
 	return ret;
 }
 
@@ -1271,8 +1369,43 @@ int sq_changes_since(struct store_user *u, uint64_t id, uint64_t since,
 	return 1;
 }
 
+/* A message stored in the database, as a file descriptor like the others
+ * (an anonymous memory file): callers read, map or send it alike. */
+static int body_fd(const struct buf *body, int *fd_r)
+{
+	int fd = memfd_create("roost-message", MFD_CLOEXEC);
+	if (fd < 0)
+		return store_fail(STORE_ERR_TEMPFAIL, "Cannot open message");
+	size_t off = 0;
+	while (off < body->len) {
+		ssize_t n = write(fd, body->data + off, body->len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return store_fail(STORE_ERR_TEMPFAIL, "Cannot open message");
+		}
+		off += (size_t)n;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		close(fd);
+		return store_fail(STORE_ERR_TEMPFAIL, "Cannot open message");
+	}
+	*fd_r = fd;
+	return 1;
+}
+
 int sq_msg_open(struct store_user *u, uint64_t blob_id, int *fd_r, uint64_t *size_r)
 {
+	struct buf body = BUF_INIT(STORE_BLOB_INLINE_MAX);
+	int ret = sq_body_read(sq(u), blob_id, &body);
+	if (ret > 0) {
+		ret = body_fd(&body, fd_r);
+		*size_r = body.len;
+	}
+	buf_free(&body);
+	if (ret != 0)
+		return ret;
 	char path[4096];
 	if (sq_blob_path(sq(u), blob_id, path, sizeof(path)) < 0)
 		return -1;
@@ -1297,45 +1430,24 @@ int sq_msg_cache(struct store_user *u, uint64_t blob_id, struct buf *out)
 {
 	struct sq_user *s = sq(u);
 	int64_t size = 0;
-	sq_lock(s);
-	sqlite3_stmt *st = sq_stmt(s, "SELECT cache, size FROM blob WHERE id = ?1");
-	int ret = -1;
-	if (st != NULL) {
-		sqlite3_bind_int64(st, 1, (int64_t)blob_id);
-		int rc = sqlite3_step(st);
-		if (rc == SQLITE_ROW) {
-			const void *p = sqlite3_column_blob(st, 0);
-			size_t len = (size_t)sqlite3_column_bytes(st, 0);
-			size = sqlite3_column_int64(st, 1);
-			struct mime_cache mc;
-			if (p != NULL && mime_cache_open(&mc, p, len) > 0)
-				ret = buf_append(out, p, len) < 0 ?
-					store_fail(STORE_ERR_LIMIT, "Cache too large") : 1;
-			else
-				ret = 2; /* rebuild below */
-		} else if (rc == SQLITE_DONE) {
-			ret = 0;
-		} else {
-			ret = sq_fail(s, rc, "cache read");
-		}
-		sqlite3_reset(st);
-	}
-	sq_unlock(s);
-	if (ret != 2)
+	size_t had = out->len;
+	int ret = blob_row_read(s, "SELECT cache, size FROM blob WHERE id = ?1", blob_id, out, &size);
+	if (ret <= 0)
 		return ret;
+	struct mime_cache mc;
+	if (out->len > had && mime_cache_open(&mc, out->data + had, out->len - had) > 0)
+		return 1;
+	buf_truncate(out, had);
 
 	/* Missing or from an older MIME_CACHE_VERSION: rebuild and keep. */
-	char path[4096];
 	struct buf cache = BUF_INIT(SQ_CACHE_MAX);
-	if (sq_blob_path(s, blob_id, path, sizeof(path)) < 0)
-		return -1;
-	ret = sq_build_cache(path, (uint64_t)size, &cache);
-	if (ret < 0) {
+	ret = sq_build_cache_of(s, blob_id, (uint64_t)size, &cache);
+	if (ret <= 0) {
 		buf_free(&cache);
-		return store_error(NULL) == STORE_ERR_NONEXISTENT ? 0 : -1;
+		return ret;
 	}
 	sq_lock(s);
-	st = sq_stmt(s, "UPDATE blob SET cache = ?2 WHERE id = ?1");
+	sqlite3_stmt *st = sq_stmt(s, "UPDATE blob SET cache = ?2 WHERE id = ?1");
 	if (st != NULL) {
 		sqlite3_bind_int64(st, 1, (int64_t)blob_id);
 		sqlite3_bind_blob(st, 2, cache.data, (int)cache.len, SQLITE_STATIC);

@@ -354,11 +354,12 @@ static int doc_extract(struct ss_doc *d, const char *msg, size_t len, const stru
 	return 1;
 }
 
-/* Fills d from a message file. A message that is gone, too large or
- * unparsable is indexed empty: the scanning search finds nothing in it
- * either. */
-static void doc_load(struct ss_doc *d, struct sq_user *s, uint64_t blob_id, uint64_t size,
-		     const void *cache, size_t cache_len)
+/* Fills d from a message, stored in the database (body_st: its text by
+ * id, on this thread's connection) or in its file. A message that is
+ * gone, too large or unparsable is indexed empty: the scanning search
+ * finds nothing in it either. */
+static void doc_load(struct ss_doc *d, struct sq_user *s, sqlite3_stmt *body_st, uint64_t blob_id,
+		     uint64_t size, const void *cache, size_t cache_len)
 {
 	doc_reset(d);
 	char path[4096];
@@ -366,7 +367,21 @@ static void doc_load(struct ss_doc *d, struct sq_user *s, uint64_t blob_id, uint
 		return;
 	const char *msg = "";
 	void *map = NULL;
-	if (size > 0) {
+	struct buf body = BUF_INIT(STORE_BLOB_INLINE_MAX);
+	sqlite3_reset(body_st);
+	sqlite3_bind_int64(body_st, 1, (int64_t)blob_id);
+	if (sqlite3_step(body_st) == SQLITE_ROW) {
+		const void *p = sqlite3_column_blob(body_st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(body_st, 0);
+		int copied = len == size ? buf_append(&body, p != NULL ? p : "", len) : -1;
+		sqlite3_reset(body_st); /* p is only valid until here */
+		if (copied < 0) {
+			buf_free(&body);
+			return;
+		}
+		msg = body.data != NULL ? body.data : "";
+	} else if (size > 0) {
+		sqlite3_reset(body_st);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return;
@@ -395,6 +410,7 @@ static void doc_load(struct ss_doc *d, struct sq_user *s, uint64_t blob_id, uint
 	else
 		doc_reset(d);
 	buf_free(&built);
+	buf_free(&body);
 	if (map != NULL)
 		munmap(map, size);
 }
@@ -470,16 +486,18 @@ static int index_batch(struct store_user *u, sqlite3 *db, struct ss_doc *d, bool
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	sqlite3_stmt *hst = NULL;
+	sqlite3_stmt *hst = NULL, *bst = NULL;
 	if (ret > 0 && n > 0 &&
 	    (sqlite3_prepare_v2(db, "INSERT INTO search_fts (rowid, text) VALUES (?1, ?2)", -1, &st,
 				NULL) != SQLITE_OK ||
+	     sqlite3_prepare_v2(db, "SELECT body FROM st.blob_body WHERE id = ?1", -1, &bst, NULL) !=
+		     SQLITE_OK ||
 	     sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO search_hdr (blob_id, subj, hfrom, hto,"
 				    " hcc, hbcc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 				-1, &hst, NULL) != SQLITE_OK))
 		ret = ss_fail(db, "prepare index insert");
 	for (size_t i = 0; i < n && ret > 0; i++) {
-		doc_load(d, sq(u), rows[i].id, rows[i].size, rows[i].cache, rows[i].cache_len);
+		doc_load(d, sq(u), bst, rows[i].id, rows[i].size, rows[i].cache, rows[i].cache_len);
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, (int64_t)rows[i].id);
 		sqlite3_bind_text(st, 2, d->text.data ? d->text.data : "", (int)d->text.len,
@@ -502,6 +520,7 @@ static int index_batch(struct store_user *u, sqlite3 *db, struct ss_doc *d, bool
 	}
 	sqlite3_finalize(st);
 	sqlite3_finalize(hst);
+	sqlite3_finalize(bst);
 	if (ret > 0 && n > 0) {
 		char sql[160];
 		snprintf(sql, sizeof(sql),

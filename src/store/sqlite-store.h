@@ -134,6 +134,13 @@ int sq_blob_unref(struct sq_user *s, uint64_t blob_id, struct sq_idvec *dead);
 
 /* Builds the mime cache of a message file (mmap + mime_cache_build). */
 int sq_build_cache(const char *path, uint64_t size, struct buf *out);
+/* Builds the mime cache of a message, stored in the database or in its
+ * file. 1 built, 0 no such message, -1 error. */
+int sq_build_cache_of(struct sq_user *s, uint64_t blob_id, uint64_t size, struct buf *out);
+/* Appends the text of a message stored in the database (blob_body) to
+ * out. 1 done, 0 if it has none (it is a file, or gone), -1 error. Takes
+ * the user's lock. */
+int sq_body_read(struct sq_user *s, uint64_t blob_id, struct buf *out);
 
 /* Backend entry points implemented in the other files. */
 int sq_mailbox_list(struct store_user *u, struct store_mailbox_list **list_r);

@@ -77,6 +77,9 @@ static const char *const migrations[] = {
 	"  modseq INTEGER NOT NULL,"
 	"  PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
 	"CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);",
+	/* 1 -> 2: the text of small messages, instead of a file (a blob has
+	 * a row here or a file in msg/, never both). */
+	"CREATE TABLE blob_body (id INTEGER PRIMARY KEY, body BLOB NOT NULL);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

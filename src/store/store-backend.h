@@ -41,25 +41,31 @@ struct store_user {
 	void *priv;                    /* the backend's per-user state */
 };
 
-/* The blob writer is generic: a temp file in u->tmp_dir, named
+/* The blob writer is generic: the message is gathered in buf; one that
+ * outgrows it goes to a temp file in u->tmp_dir, named
  * "<pid>.<counter>.<random>" so fsck can tell whether its writer is
  * still alive. */
 struct store_blob {
 	struct store_user *u;
-	int fd;
+	int fd;            /* -1 until the temp file is made */
 	char *path;
 	uint64_t size;     /* bytes in the file + in the buffer */
 	bool lf_to_crlf;
 	bool pending_cr;   /* a CR was seen, its LF not yet */
 	bool failed;       /* a write failed: append refuses it */
 	size_t buf_len;
-	char buf[16384];
+	char buf[STORE_BLOB_INLINE_MAX];
 };
 
 /* Flushes buffered bytes (and a pending CR as CRLF) and starts writing
  * the file back to disk; the backend fsyncs it when it installs it, before
  * its commit. */
 int store_blob_finish(struct store_blob *blob);
+/* After store_blob_finish: true when the whole message is in buf (size
+ * bytes) and no file was made. The backend then stores it in its
+ * database, with the same commit as the message's row: one sync instead
+ * of the file's, its directory's and the commit's. */
+bool store_blob_inline(const struct store_blob *blob);
 
 struct store_backend {
 	const char *name;

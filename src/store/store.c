@@ -960,22 +960,30 @@ int store_blob_begin(struct store_user *u, bool lf_to_crlf, struct store_blob **
 		free(b);
 		return store_fail(STORE_ERR_INTERNAL, "Out of memory");
 	}
-	b->fd = open(b->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (b->fd < 0) {
-		int e = errno;
-		log_error("store_blob_create", "user=%s error=\"%s\"", u->key, strerror(e));
-		free(b->path);
-		free(b);
-		return store_fail(STORE_ERR_TEMPFAIL, "Cannot create a temporary file");
-	}
+	/* The file is made when the message outgrows the buffer: a message
+	 * that fits is stored in the database (store_blob_inline). */
+	b->fd = -1;
 	b->u = u;
 	b->lf_to_crlf = lf_to_crlf;
 	*blob_r = b;
 	return 1;
 }
 
+static int blob_create(struct store_blob *b)
+{
+	b->fd = open(b->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (b->fd < 0) {
+		b->failed = true;
+		log_error("store_blob_create", "user=%s error=\"%s\"", b->u->key, strerror(errno));
+		return store_fail(STORE_ERR_TEMPFAIL, "Cannot create a temporary file");
+	}
+	return 1;
+}
+
 static int blob_write_all(struct store_blob *b, const char *p, size_t len)
 {
+	if (b->fd < 0 && blob_create(b) < 0)
+		return -1;
 	while (len > 0) {
 		ssize_t n = write(b->fd, p, len);
 		if (n < 0 && errno == EINTR)
@@ -1080,6 +1088,8 @@ int store_blob_finish(struct store_blob *b)
 		if (blob_put(b, "\r\n", 2) < 0)
 			return -1;
 	}
+	if (store_blob_inline(b))
+		return 1;
 	if (blob_flush(b) < 0)
 		return -1;
 	/* The backend fsyncs the file when it moves it into place (see
@@ -1091,15 +1101,21 @@ int store_blob_finish(struct store_blob *b)
 	return 1;
 }
 
+bool store_blob_inline(const struct store_blob *b)
+{
+	return b->fd < 0;
+}
+
 static void blob_free(struct store_blob **bp, bool unlink_file)
 {
 	struct store_blob *b = *bp;
 	if (b == NULL)
 		return;
-	if (b->fd >= 0)
+	if (b->fd >= 0) {
 		close(b->fd);
-	if (unlink_file && b->path != NULL)
-		unlink(b->path);
+		if (unlink_file && b->path != NULL)
+			unlink(b->path);
+	}
 	free(b->path);
 	free(b);
 	*bp = NULL;

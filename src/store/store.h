@@ -51,6 +51,9 @@ struct pool;
 #define STORE_KEYWORD_MAX 128
 /* Distinct keywords on one message. */
 #define STORE_KEYWORDS_PER_MSG_MAX 64
+/* Largest message kept in the user's database instead of a file of its
+ * own (docs/storage.md). */
+#define STORE_BLOB_INLINE_MAX 16384
 /* Largest message a blob may hold (RFC822.SIZE fits in 32 bits). */
 #define STORE_MESSAGE_MAX ((uint64_t)UINT32_MAX)
 

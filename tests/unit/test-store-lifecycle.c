@@ -107,7 +107,8 @@ static int child_crash_mid_append(void)
 	if (store_user_open("alice", &u) < 0)
 		return 1;
 	crash_at_msg_fsync = true;
-	tsu_append(u, tsu_mailbox(u, "INBOX"), MSG, 0, NULL);
+	/* Large enough to be a file (a small message has no file to sync). */
+	tsu_append(u, tsu_mailbox(u, "INBOX"), tsu_big_msg(), 0, NULL);
 	return 3; /* not reached: killed at the fsync */
 }
 

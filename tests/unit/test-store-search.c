@@ -10,22 +10,9 @@
 
 static int64_t state_value(const char *column)
 {
-	char path[400], sql[100];
-	snprintf(path, sizeof(path), "%s/users/alice/search.db", tsu_dir);
+	char sql[100];
 	snprintf(sql, sizeof(sql), "SELECT %s FROM search_state", column);
-	sqlite3 *db = NULL;
-	int64_t v = -1;
-	if (access(path, F_OK) == 0 && sqlite3_open(path, &db) == SQLITE_OK) {
-		sqlite3_busy_timeout(db, 5000);
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-			if (sqlite3_step(st) == SQLITE_ROW)
-				v = sqlite3_column_int64(st, 0);
-			sqlite3_finalize(st);
-		}
-	}
-	sqlite3_close(db);
-	return v;
+	return tsu_db_int("search.db", sql);
 }
 
 /* Waits up to 15 s for search_state.docs to become `docs`. */

@@ -78,7 +78,8 @@ TEST(append_durability_order)
 	uint64_t inbox = tsu_mailbox(u, "INBOX");
 	struct store_blob *b;
 	CHECK(store_blob_begin(u, false, &b) == 1);
-	CHECK(store_blob_write(b, MSG, sizeof(MSG) - 1) == 1);
+	/* Large enough to be a file: small ones are the next test's. */
+	CHECK(store_blob_write(b, tsu_big_msg(), strlen(tsu_big_msg())) == 1);
 	struct store_append_req req;
 	memset(&req, 0, sizeof(req));
 	uint32_t uid, uv;
@@ -129,6 +130,79 @@ TEST(append_durability_order)
 			msg_dir_sync = i;
 	}
 	CHECK(msg_dir_sync < 0);
+	tsu_teardown(&u);
+}
+
+/* A message that fits STORE_BLOB_INLINE_MAX is kept in the database: no
+ * file, no rename, no sync but the commit's; read back byte for byte;
+ * its text goes with its last reference. */
+TEST(small_message_is_stored_in_the_database)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	pthread_mutex_lock(&ev_lock);
+	ev_on = true;
+	ev_n = 0;
+	pthread_mutex_unlock(&ev_lock);
+	CHECK(tsu_append(u, inbox, MSG, 0, NULL) == 1);
+	pthread_mutex_lock(&ev_lock);
+	ev_on = false;
+	pthread_mutex_unlock(&ev_lock);
+	CHECK(ev_find("rename", "", 0) < 0);
+	CHECK(ev_find("fsync", "/msg/", 0) < 0);
+	CHECK(ev_find("fsync", "/alice/tmp", 0) < 0);
+	CHECK(ev_find("fsync", "store.db-wal", 0) >= 0);
+
+	struct store_msg_list *l;
+	CHECK(store_msg_list_load(u, inbox, &l) == 1);
+	CHECK(l->count == 1);
+	uint64_t blob = l->msgs[0].blob_id;
+	store_msg_list_free(&l);
+	char path[512], text[256];
+	snprintf(path, sizeof(path), "%s/users/alice/msg/%02x/%016llx", tsu_dir,
+		 (unsigned)(blob & 0xff), (unsigned long long)blob);
+	struct stat sb;
+	CHECK(stat(path, &sb) < 0 && errno == ENOENT);
+	int fd;
+	uint64_t size;
+	CHECK(store_msg_open(u, blob, &fd, &size) == 1);
+	CHECK(size == sizeof(MSG) - 1);
+	CHECK(pread(fd, text, sizeof(text), 0) == (ssize_t)(sizeof(MSG) - 1));
+	CHECK(memcmp(text, MSG, sizeof(MSG) - 1) == 0);
+	close(fd);
+	struct buf cache = BUF_INIT(1 << 20);
+	CHECK(store_msg_cache(u, blob, &cache) == 1 && cache.len > 0);
+	buf_free(&cache);
+
+	/* The largest message kept in the database, and one byte more. */
+	static char edge[STORE_BLOB_INLINE_MAX + 2];
+	memset(edge, 'x', sizeof(edge) - 1);
+	memcpy(edge, "Subject: e\r\n\r\n", 14);
+	edge[STORE_BLOB_INLINE_MAX] = '\0';
+	CHECK(tsu_append(u, inbox, edge, 0, NULL) == 2);
+	edge[STORE_BLOB_INLINE_MAX] = 'x';
+	CHECK(tsu_append(u, inbox, edge, 0, NULL) == 3);
+	CHECK(tsu_db_int("store.db", "SELECT count(*) FROM blob_body") == 2);
+	CHECK(tsu_db_int("store.db", "SELECT max(length(body)) FROM blob_body") == STORE_BLOB_INLINE_MAX);
+	CHECK(store_msg_list_load(u, inbox, &l) == 1);
+	CHECK(store_msg_open(u, l->msgs[2].blob_id, &fd, &size) == 1);
+	CHECK(size == STORE_BLOB_INLINE_MAX + 1);
+	close(fd);
+	store_msg_list_free(&l);
+
+	/* Copied, then expunged from both: the text goes with the last. */
+	struct store_uid_range r = { 1, 1 };
+	struct store_uidset set = { &r, 1 };
+	uint64_t other;
+	CHECK(store_mailbox_create(u, "Other", 0, &other) == 1);
+	struct store_copy_result cr;
+	CHECK(store_copy(u, inbox, &set, other, false, &cr) == 1);
+	store_copy_result_free(&cr);
+	CHECK(store_expunge(u, inbox, &set, false, NULL) == 1);
+	CHECK(tsu_db_int("store.db", "SELECT count(*) FROM blob_body") == 2);
+	CHECK(store_expunge(u, other, NULL, false, NULL) == 1);
+	CHECK(tsu_db_int("store.db", "SELECT count(*) FROM blob_body") == 1);
+	CHECK(store_msg_open(u, blob, &fd, &size) == 0);
 	tsu_teardown(&u);
 }
 
@@ -583,10 +657,11 @@ TEST(fsck_repairs_counters_refs_caches_and_reports_missing)
 		      "UPDATE account SET bytes_used = 5, messages_used = 1;"
 		      "UPDATE blob SET refs = 7 WHERE id = 1;"
 		      "UPDATE blob SET cache = NULL;") == 1);
-	char path[512];
-	snprintf(path, sizeof(path), "%s/users/alice/msg/%02x/%016llx", tsu_dir,
-		 (unsigned)(blob3 & 0xff), (unsigned long long)blob3);
-	CHECK(unlink(path) == 0);
+	/* Message 3 is kept in the database: its text goes missing. */
+	char sql[128];
+	snprintf(sql, sizeof(sql), "DELETE FROM blob_body WHERE id = %llu",
+		 (unsigned long long)blob3);
+	CHECK(db_exec(sql) == 1);
 
 	struct store_fsck_report rep;
 	CHECK(store_fsck("alice", &rep, NULL, NULL) == 1);

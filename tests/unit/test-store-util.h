@@ -4,6 +4,7 @@
 #define ROOST_TEST_STORE_UTIL_H
 
 #include <ftw.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,44 @@ static inline uint64_t tsu_mailbox(struct store_user *u, const char *name)
 	if (store_mailbox_lookup(u, name, &info, buf) <= 0)
 		return 0;
 	return info.id;
+}
+
+/* The integer a one-row query gives on alice's database file `file`
+ * ("store.db", "search.db"); -1 when there is none. */
+static inline int64_t tsu_db_int(const char *file, const char *sql)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/users/alice/%s", tsu_dir, file);
+	sqlite3 *db = NULL;
+	int64_t v = -1;
+	if (access(path, F_OK) == 0 && sqlite3_open(path, &db) == SQLITE_OK) {
+		sqlite3_busy_timeout(db, 5000);
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW)
+				v = sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+		}
+	}
+	sqlite3_close(db);
+	return v;
+}
+
+/* A message too large to be kept in the database: stored as a file. */
+static inline const char *tsu_big_msg(void)
+{
+	static char text[3 * STORE_BLOB_INLINE_MAX];
+	if (text[0] == '\0') {
+		size_t n = (size_t)snprintf(text, sizeof(text), "From: a@example.com\r\n"
+							       "Subject: big\r\n\r\n");
+		while (n + 80 < sizeof(text)) {
+			memset(text + n, 'a' + (char)(n % 26), 76);
+			memcpy(text + n + 76, "\r\n", 2);
+			n += 78;
+		}
+		text[n] = '\0';
+	}
+	return text;
 }
 
 /* Appends text with LF->CRLF; returns the UID or 0. */
