@@ -175,6 +175,7 @@ void pop3_stream_abort(struct pop3_session *s)
 	st->seg_len = 0;
 	free(st->chunk);
 	st->chunk = NULL;
+	buf_free(&st->text);
 	buf_free(&st->out);
 	st->kind = POP3_STREAM_NONE;
 }
@@ -249,20 +250,27 @@ static int stream_file_step(struct pop3_session *s)
 {
 	struct pop3_stream *st = &s->stream;
 	ssize_t n = 0;
+	const char *chunk = st->chunk;
 	if (st->offset < st->size) {
 		uint64_t left = st->size - st->offset;
 		size_t want = left < POP3_CHUNK ? (size_t)left : POP3_CHUNK;
-		do
-			n = pread(st->fd, st->chunk, want, (off_t)st->offset);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return -1;
+		if (st->fd < 0) {
+			/* The text is in memory (st->text holds size bytes). */
+			chunk = st->text.data + st->offset;
+			n = (ssize_t)want;
+		} else {
+			do
+				n = pread(st->fd, st->chunk, want, (off_t)st->offset);
+			while (n < 0 && errno == EINTR);
+			if (n < 0)
+				return -1;
+		}
 	}
 	buf_reset(&st->out);
 	if (n > 0) {
 		uint64_t chunk_off = st->offset;
 		st->offset += (uint64_t)n;
-		if (pop3_stuffer_pass(&st->stuffer, st->chunk, (size_t)n)) {
+		if (pop3_stuffer_pass(&st->stuffer, chunk, (size_t)n)) {
 			if (st->zero_copy) {
 				if (st->seg_len == 0)
 					st->seg_off = chunk_off;
@@ -272,12 +280,12 @@ static int stream_file_step(struct pop3_session *s)
 				if (stream_flush_segment(s) < 0)
 					return -1;
 			} else {
-				conn_write(s->c, st->chunk, (size_t)n);
+				conn_write(s->c, chunk, (size_t)n);
 			}
 		} else {
 			if (stream_flush_segment(s) < 0)
 				return -1;
-			if (pop3_stuffer_feed(&st->stuffer, st->chunk, (size_t)n, &st->out) < 0)
+			if (pop3_stuffer_feed(&st->stuffer, chunk, (size_t)n, &st->out) < 0)
 				return -1;
 		}
 	}
@@ -342,9 +350,20 @@ static void cmd_retr_top(struct pop3_session *s, const struct pop3_command *cmd)
 	if (msg_lookup(s, cmd->msg, &index) < 0)
 		return;
 	const struct pop3_msg *m = &s->md->msgs[index];
-	int fd;
-	uint64_t size;
-	int ret = store_msg_open(s->md->user, m->blob_id, &fd, &size);
+	struct pop3_stream *st = &s->stream;
+	int fd = -1;
+	uint64_t size = 0;
+	int ret = 0;
+	buf_init(&st->text, STORE_BLOB_INLINE_MAX);
+	/* A small message is normally kept in the database: its text comes
+	 * straight into memory, without a file descriptor. */
+	if (m->size <= STORE_BLOB_INLINE_MAX &&
+	    (ret = store_msg_text(s->md->user, m->blob_id, &st->text)) > 0)
+		size = st->text.len;
+	if (ret == 0)
+		ret = store_msg_open(s->md->user, m->blob_id, &fd, &size);
+	if (ret <= 0)
+		buf_free(&st->text);
 	if (ret == 0) {
 		/* Expunged by another (IMAP) session since login. */
 		conn_printf(s->c, "-ERR message %u was removed by another session\r\n", cmd->msg);
@@ -362,16 +381,16 @@ static void cmd_retr_top(struct pop3_session *s, const struct pop3_command *cmd)
 		/* The file does not hold what LIST announced (damage fsck has
 		 * not repaired yet): refuse it rather than send a message of
 		 * another size, or a truncated one as whole. */
-		close(fd);
+		if (fd >= 0)
+			close(fd);
+		buf_free(&st->text);
 		log_error("pop3-damaged-message", "%s uid=%u size=%llu stored=%u",
 			  conn_log_prefix(s->c), m->uid, (unsigned long long)size, m->size);
 		pop3_reply_err(s, "[SYS/PERM] This message is damaged on the server; "
 				  "the administrator can repair it with roost fsck");
 		return;
 	}
-	struct pop3_stream *st = &s->stream;
-	st->chunk = malloc(POP3_CHUNK);
-	if (st->chunk == NULL) {
+	if (fd >= 0 && (st->chunk = malloc(POP3_CHUNK)) == NULL) {
 		close(fd);
 		pop3_reply_err(s, "[SYS/TEMP] Out of memory");
 		return;
@@ -386,7 +405,7 @@ static void cmd_retr_top(struct pop3_session *s, const struct pop3_command *cmd)
 		st->kind = POP3_STREAM_RETR;
 		/* A TLS or DEFLATE filter must see the bytes: libevent would
 		 * map the whole file for it. */
-		st->zero_copy = size >= POP3_ZERO_COPY_MIN && !conn_is_tls(s->c) &&
+		st->zero_copy = fd >= 0 && size >= POP3_ZERO_COPY_MIN && !conn_is_tls(s->c) &&
 				!conn_is_compressed(s->c);
 		pop3_stuffer_init(&st->stuffer);
 		/* RFC 1939 5: the size is the stored octets (CRLF line

@@ -64,14 +64,15 @@ struct pop3_stream {
 	uint32_t next;          /* LIST/UIDL: next message index */
 	uint32_t index;         /* RETR/TOP: the message */
 	int fd;                 /* RETR/TOP: the message file, or -1 */
-	uint64_t size;          /* RETR/TOP: the file's size */
-	uint64_t offset;        /* RETR/TOP: next byte of the file to read */
+	struct buf text;        /* RETR/TOP: or the message itself (kept in the database) */
+	uint64_t size;          /* RETR/TOP: the message's size */
+	uint64_t offset;        /* RETR/TOP: next byte to send */
 	/* RETR by file segments: [seg_off, seg_off + seg_len) was read and
 	 * found clean but is not queued yet. */
 	bool zero_copy;
 	uint64_t seg_off, seg_len;
 	struct pop3_stuffer stuffer;
-	char *chunk;            /* POP3_CHUNK bytes while streaming a file */
+	char *chunk;            /* POP3_CHUNK bytes while streaming a file (not text) */
 	struct buf out;
 };
 

@@ -340,6 +340,11 @@ int sq_body_read(struct sq_user *s, uint64_t blob_id, struct buf *out)
 	return blob_row_read(s, "SELECT body FROM blob_body WHERE id = ?1", blob_id, out, NULL);
 }
 
+int sq_msg_text(struct store_user *u, uint64_t blob_id, struct buf *out)
+{
+	return sq_body_read(sq(u), blob_id, out);
+}
+
 int sq_build_cache_of(struct sq_user *s, uint64_t blob_id, uint64_t size, struct buf *out)
 {
 	struct buf body = BUF_INIT(STORE_BLOB_INLINE_MAX);

@@ -161,6 +161,7 @@ int sq_changes_since(struct store_user *u, uint64_t id, uint64_t since,
 		     struct store_changes **changes_r);
 int sq_msg_open(struct store_user *u, uint64_t blob_id, int *fd_r, uint64_t *size_r);
 int sq_msg_cache(struct store_user *u, uint64_t blob_id, struct buf *out);
+int sq_msg_text(struct store_user *u, uint64_t blob_id, struct buf *out);
 int sq_append(struct store_user *u, uint64_t id, struct store_blob **blobs,
 	      const struct store_append_req *reqs, unsigned n, uint32_t *uids_r,
 	      uint32_t *uidvalidity_r);

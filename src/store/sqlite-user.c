@@ -935,6 +935,7 @@ const struct store_backend store_backend_sqlite = {
 	.changes_since = sq_changes_since,
 	.msg_open = sq_msg_open,
 	.msg_cache = sq_msg_cache,
+	.msg_text = sq_msg_text,
 	.append = sq_append,
 	.copy = sq_copy,
 	.flags_change = sq_flags_change,

@@ -108,6 +108,7 @@ struct store_backend {
 			     struct store_changes **changes_r);
 	int (*msg_open)(struct store_user *u, uint64_t blob_id, int *fd_r, uint64_t *size_r);
 	int (*msg_cache)(struct store_user *u, uint64_t blob_id, struct buf *out);
+	int (*msg_text)(struct store_user *u, uint64_t blob_id, struct buf *out);
 
 	/* Blobs are finished (flushed, write-back started; blob->fd still
 	 * open) by store.c before this is called. The backend makes each

@@ -930,6 +930,11 @@ int store_msg_open(struct store_user *u, uint64_t blob_id, int *fd_r, uint64_t *
 	return backend->msg_open(u, blob_id, fd_r, size_r);
 }
 
+int store_msg_text(struct store_user *u, uint64_t blob_id, struct buf *out)
+{
+	return backend->msg_text(u, blob_id, out);
+}
+
 int store_msg_cache(struct store_user *u, uint64_t blob_id, struct buf *out)
 {
 	return backend->msg_cache(u, blob_id, out);

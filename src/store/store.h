@@ -342,6 +342,12 @@ void store_changes_free(struct store_changes **changes);
  * was expunged by another session: answer as for an expunged message),
  * -1 on error. */
 int store_msg_open(struct store_user *u, uint64_t blob_id, int *fd_r, uint64_t *size_r);
+/* Appends the text of a message kept in the database (one of up to
+ * STORE_BLOB_INLINE_MAX bytes) to out, without a file descriptor: for
+ * readers that take the bytes anyway. 1 done, 0 if the message has no
+ * text there (it is a file: use store_msg_open; or it is gone), -1
+ * error. */
+int store_msg_text(struct store_user *u, uint64_t blob_id, struct buf *out);
 /* Appends the message's parsed-structure cache (mime_cache_build output)
  * to out. 1 done, 0 if the blob no longer exists, -1 error. */
 int store_msg_cache(struct store_user *u, uint64_t blob_id, struct buf *out);
@@ -492,9 +498,9 @@ void store_watch_remove(struct store_watch **watch);
 
 struct store_fsck_report {
 	unsigned temp_removed;        /* leftover temp files removed */
-	unsigned orphans_removed;     /* unreferenced message files removed */
-	unsigned missing_files;       /* messages whose file is missing (reported, kept) */
-	unsigned wrong_size;          /* files whose size differs from the row */
+	unsigned orphans_removed;     /* unreferenced message files and texts removed */
+	unsigned missing_files;       /* messages whose file or text is missing (reported, kept) */
+	unsigned wrong_size;          /* files or texts whose size differs from the row */
 	unsigned blobs_fixed;         /* blob rows whose refcount was wrong */
 	unsigned counters_fixed;      /* mailbox counters / quota usage recomputed differently */
 	unsigned modseq_fixed;        /* mailboxes whose highestmodseq/uidnext was too low */

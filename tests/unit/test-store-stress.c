@@ -693,6 +693,68 @@ TEST(fsck_repairs_counters_refs_caches_and_reports_missing)
 	tsu_teardown(&u);
 }
 
+/* A store of schema 1 (every message a file) is migrated at its first
+ * open: its files stay where they are and read as before, new small
+ * messages go to the database, and fsck checks both kinds. */
+TEST(store_of_schema_1_keeps_its_files_and_migrates)
+{
+	struct store_user *u = tsu_setup();
+	uint64_t inbox = tsu_mailbox(u, "INBOX");
+	CHECK(tsu_append(u, inbox, MSG, 0, NULL) == 1);
+	struct store_msg_list *l;
+	CHECK(store_msg_list_load(u, inbox, &l) == 1);
+	uint64_t old_blob = l->msgs[0].blob_id;
+	store_msg_list_free(&l);
+	store_user_unref(&u);
+	CHECK(store_release_idle_ms(0) >= 1);
+
+	/* What schema 1 left: the text in msg/, no blob_body, no cache. */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/users/alice/msg/%02x/%016llx", tsu_dir,
+		 (unsigned)(old_blob & 0xff), (unsigned long long)old_blob);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	CHECK(write(fd, MSG, sizeof(MSG) - 1) == (ssize_t)(sizeof(MSG) - 1));
+	close(fd);
+	CHECK(db_exec("DROP TABLE blob_body; UPDATE blob SET cache = NULL;"
+		      " PRAGMA user_version = 1;") == 1);
+	CHECK(tsu_db_int("store.db", "PRAGMA user_version") == 1);
+
+	CHECK(store_user_open("alice", &u) == 1);
+	CHECK(tsu_db_int("store.db", "PRAGMA user_version") == 2);
+	uint64_t size;
+	char text[256];
+	CHECK(store_msg_open(u, old_blob, &fd, &size) == 1);
+	CHECK(size == sizeof(MSG) - 1);
+	CHECK(pread(fd, text, sizeof(text), 0) == (ssize_t)(sizeof(MSG) - 1));
+	CHECK(memcmp(text, MSG, sizeof(MSG) - 1) == 0);
+	close(fd);
+	struct buf cache = BUF_INIT(1 << 20);
+	CHECK(store_msg_cache(u, old_blob, &cache) == 1 && cache.len > 0); /* rebuilt from the file */
+	buf_free(&cache);
+	CHECK(tsu_append(u, inbox, MSG, 0, NULL) == 2);
+	CHECK(tsu_db_int("store.db", "SELECT count(*) FROM blob_body") == 1);
+	CHECK(store_msg_list_load(u, inbox, &l) == 1);
+	uint64_t new_blob = l->msgs[1].blob_id;
+	store_msg_list_free(&l);
+	store_user_unref(&u);
+
+	struct store_fsck_report rep;
+	CHECK(store_fsck("alice", &rep, NULL, NULL) == 1);
+	CHECK(rep.missing_files == 0 && rep.wrong_size == 0 && rep.orphans_removed == 0);
+	/* A text in the database whose length disagrees with its row, and
+	 * one no row refers to. */
+	char sql[160];
+	snprintf(sql, sizeof(sql), "UPDATE blob SET size = size + 1 WHERE id = %llu;"
+		 " INSERT INTO blob_body (id, body) VALUES (999999, x'41');",
+		 (unsigned long long)new_blob);
+	CHECK(db_exec(sql) == 1);
+	CHECK(store_fsck("alice", &rep, NULL, NULL) == 1);
+	CHECK(rep.wrong_size == 1 && rep.orphans_removed == 1);
+	CHECK(tsu_db_int("store.db", "SELECT count(*) FROM blob_body WHERE id = 999999") == 0);
+	tsu_teardown(&u);
+}
+
 /* ------------------------------------------------------------------ */
 /* a big mailbox loads fast and compactly */
 
