@@ -133,6 +133,30 @@ TEST(append_durability_order)
 	tsu_teardown(&u);
 }
 
+/* store_msg_open gives exactly the bytes of expect. */
+static bool reads_back(struct store_user *u, uint64_t blob, const char *expect)
+{
+	int fd;
+	uint64_t size;
+	char text[256];
+	size_t len = strlen(expect);
+	if (store_msg_open(u, blob, &fd, &size) != 1)
+		return false;
+	bool ok = size == len && pread(fd, text, sizeof(text), 0) == (ssize_t)len &&
+		  memcmp(text, expect, len) == 0;
+	close(fd);
+	return ok;
+}
+
+/* store_msg_cache gives a (possibly rebuilt) structure cache. */
+static bool has_cache(struct store_user *u, uint64_t blob)
+{
+	struct buf cache = BUF_INIT(1 << 20);
+	bool ok = store_msg_cache(u, blob, &cache) == 1 && cache.len > 0;
+	buf_free(&cache);
+	return ok;
+}
+
 /* A message that fits STORE_BLOB_INLINE_MAX is kept in the database: no
  * file, no rename, no sync but the commit's; read back byte for byte;
  * its text goes with its last reference. */
@@ -158,21 +182,15 @@ TEST(small_message_is_stored_in_the_database)
 	CHECK(l->count == 1);
 	uint64_t blob = l->msgs[0].blob_id;
 	store_msg_list_free(&l);
-	char path[512], text[256];
+	char path[512];
 	snprintf(path, sizeof(path), "%s/users/alice/msg/%02x/%016llx", tsu_dir,
 		 (unsigned)(blob & 0xff), (unsigned long long)blob);
 	struct stat sb;
 	CHECK(stat(path, &sb) < 0 && errno == ENOENT);
+	CHECK(reads_back(u, blob, MSG));
+	CHECK(has_cache(u, blob));
 	int fd;
 	uint64_t size;
-	CHECK(store_msg_open(u, blob, &fd, &size) == 1);
-	CHECK(size == sizeof(MSG) - 1);
-	CHECK(pread(fd, text, sizeof(text), 0) == (ssize_t)(sizeof(MSG) - 1));
-	CHECK(memcmp(text, MSG, sizeof(MSG) - 1) == 0);
-	close(fd);
-	struct buf cache = BUF_INIT(1 << 20);
-	CHECK(store_msg_cache(u, blob, &cache) == 1 && cache.len > 0);
-	buf_free(&cache);
 
 	/* The largest message kept in the database, and one byte more. */
 	static char edge[STORE_BLOB_INLINE_MAX + 2];
@@ -722,16 +740,8 @@ TEST(store_of_schema_1_keeps_its_files_and_migrates)
 
 	CHECK(store_user_open("alice", &u) == 1);
 	CHECK(tsu_db_int("store.db", "PRAGMA user_version") == 2);
-	uint64_t size;
-	char text[256];
-	CHECK(store_msg_open(u, old_blob, &fd, &size) == 1);
-	CHECK(size == sizeof(MSG) - 1);
-	CHECK(pread(fd, text, sizeof(text), 0) == (ssize_t)(sizeof(MSG) - 1));
-	CHECK(memcmp(text, MSG, sizeof(MSG) - 1) == 0);
-	close(fd);
-	struct buf cache = BUF_INIT(1 << 20);
-	CHECK(store_msg_cache(u, old_blob, &cache) == 1 && cache.len > 0); /* rebuilt from the file */
-	buf_free(&cache);
+	CHECK(reads_back(u, old_blob, MSG));
+	CHECK(has_cache(u, old_blob)); /* rebuilt from the file */
 	CHECK(tsu_append(u, inbox, MSG, 0, NULL) == 2);
 	CHECK(tsu_db_int("store.db", "SELECT count(*) FROM blob_body") == 1);
 	CHECK(store_msg_list_load(u, inbox, &l) == 1);
