@@ -216,8 +216,20 @@ static int ss_open(struct store_user *u, sqlite3 **db_r)
 	 * attached database. The index is a cache: NORMAL is enough. */
 	struct buf uri = BUF_INIT(0);
 	snprintf(path, sizeof(path), "%s/store.db", s->dir);
-	int ret = ss_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			      " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-4096;");
+	/* Switching a new file to WAL takes its lock at once, without the
+	 * busy handler: with several indexers opening a search.db that was
+	 * just made, one of them gets SQLITE_BUSY here. Try again, as
+	 * ss_begin_write does. */
+	const char *pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			      " PRAGMA temp_store=MEMORY; PRAGMA cache_size=-4096;";
+	for (int attempt = 0;
+	     (rc = sqlite3_exec(db, pragmas, NULL, NULL, NULL)) != SQLITE_OK &&
+	     (rc & 0xff) == SQLITE_BUSY && attempt < 300;
+	     attempt++) {
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	int ret = rc == SQLITE_OK ? 1 : ss_fail(db, pragmas);
 	if (ret > 0 && uri_of(path, &uri) < 0)
 		ret = store_fail(STORE_ERR_INTERNAL, "Out of memory");
 	if (ret > 0) {
